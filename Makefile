@@ -1,0 +1,50 @@
+# rlkit: the two README commands are `make demo` and `make test`; the rest are their parts.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+EXTRAS ?= dev,distributed,box2d
+export RLKIT_DATA ?= $(abspath ../shared/data)
+export MPLBACKEND ?= Agg
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Reinstall only when the metadata or the pins change.
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@echo "== rlkit solve-mdp student-mdp (exact optimum of D. Silver's student MDP)"
+	$(BIN)/rlkit solve-mdp student-mdp
+	@echo "== rlkit solve-mdp gym:FrozenLake-v1 (value iteration on Gymnasium's model)"
+	$(BIN)/rlkit solve-mdp gym:FrozenLake-v1 --method value-iteration --gamma 0.99
+	@if $(BIN)/rlkit train --help >/dev/null 2>&1; then \
+		echo "== rlkit train --env CartPole-v1 (REINFORCE with its preset)"; \
+		$(BIN)/rlkit train --env CartPole-v1 --seed 0; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check rlkit tests benchmarks
+
+bench: install
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),bench]"
+	$(BIN)/python benchmarks/mdp.py
+	@for b in tabular mnist reinforce; do \
+		if [ -f benchmarks/$$b.py ]; then $(BIN)/python benchmarks/$$b.py || exit 1; fi; \
+	done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

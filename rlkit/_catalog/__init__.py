@@ -1,0 +1,1 @@
+"""Catalog folders shipped in the wheel (envs/, agents/ at the top of a checkout)."""

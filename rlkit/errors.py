@@ -1,0 +1,21 @@
+"""The one error class for user mistakes.
+
+A user mistake (a malformed spec, a wrong shape, an unknown id, missing data, a corrupt checkpoint)
+raises :class:`RlkitError` with a message that names the file or field and what to do about it.
+The CLI prints ``error: <message>`` on one line and exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RlkitError(ValueError):
+    """A user mistake, with a one-line message that says what and where.
+
+    It subclasses :class:`ValueError`, so ``except ValueError`` keeps working for callers that do
+    not know about rlkit.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.where = where
+        message = " ".join(str(message).split())  # one line, always
+        super().__init__(f"{where}: {message}" if where else message)
