@@ -1,9 +1,28 @@
 """rlkit.mdp: Markov chains, reward processes and MDPs, solved exactly and by dynamic programming.
 
->>> from rlkit.mdp import MDP, policy_iteration, value_iteration   # doctest: +SKIP
+Models (:mod:`rlkit.mdp.models`) hold validated arrays in pymdptoolbox's layout, ``P[a, s, s']``
+and ``R[s, a]``; solvers (:mod:`rlkit.mdp.exact`, :mod:`rlkit.mdp.dp`) are plain functions that
+return a :class:`Solution`.
 """
 
+from rlkit.mdp.dp import (
+    backward_induction,
+    bellman_residual,
+    evaluate,
+    gauss_seidel,
+    greedy_policy,
+    modified_policy_iteration,
+    policy_iteration,
+    proper_policy,
+    q_from_v,
+    value_iteration,
+)
+from rlkit.mdp.exact import solve_mrp
 from rlkit.mdp.models import MDP, MRP, MarkovChain
 from rlkit.mdp.solution import Solution
 
-__all__ = ["MarkovChain", "MRP", "MDP", "Solution"]
+__all__ = [
+    "MarkovChain", "MRP", "MDP", "Solution",
+    "solve_mrp", "evaluate", "policy_iteration", "value_iteration", "modified_policy_iteration",
+    "gauss_seidel", "backward_induction", "q_from_v", "greedy_policy", "bellman_residual", "proper_policy",
+]

@@ -636,7 +636,7 @@ class MDP:
         >>> sol.policy.tolist()
         [0, 0, 0]
         >>> sol.values.round(4).tolist()
-        [4.0284, 8.5227, 16.0279]
+        [26.244, 29.484, 33.484]
     """
 
     def __init__(self, P: Any, R: Any, gamma: float, states: Sequence[Any] | None = None,
