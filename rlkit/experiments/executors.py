@@ -1,0 +1,192 @@
+"""Where trials run: a local process pool (default) or a Ray cluster.
+
+Both executors take a list of :class:`~rlkit.experiments.trial.TrialSpec` and yield
+:class:`~rlkit.experiments.trial.TrialResult` objects as trials finish (in any order); the driver
+writes them to the output folder. A trial's numbers depend only on its spec (seed included) and
+each trial runs with one torch thread, so the same seeds give the same numbers on either executor;
+only the timing columns differ.
+
+Example::
+
+    >>> from rlkit.experiments.executors import make_executor
+    >>> executor = make_executor("local", workers=2)
+    >>> # for result in executor.results(specs): ...
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from rlkit.errors import RlkitError
+from rlkit.experiments.trial import TrialResult, TrialSpec, run_trial
+
+__all__ = ["LocalExecutor", "RayExecutor", "make_executor", "import_ray", "INSTALL_RAY"]
+
+INSTALL_RAY = "pip install 'rlkit[distributed]'"
+_PRELOAD = ["torch", "gymnasium", "stable_baselines3", "rlkit.experiments.trial", "rlkit.experiments.sb3"]
+
+
+def _failed(spec: TrialSpec, message: str) -> TrialResult:
+    return TrialResult(spec=spec, status="failed", error=" ".join(message.split()))
+
+
+def _init_worker() -> None:
+    """Each worker process: one BLAS/torch thread (the pool already uses every core)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class LocalExecutor:
+    """A pool of ``workers`` processes on this machine, one trial per process at a time.
+
+    :param workers: processes (default: the number of CPU cores, at most the number of trials).
+    :param start_method: ``"forkserver"`` (default on Linux: torch, Gymnasium and SB3 are imported
+        once in the server, so workers start fast) or ``"spawn"``; never ``fork`` (torch's threads
+        and fork do not mix).
+    """
+
+    def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
+        if workers is not None and workers < 1:
+            raise RlkitError(f"--workers must be >= 1, got {workers}")
+        self.workers = workers or os.cpu_count() or 1
+        methods = mp.get_all_start_methods()
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in methods and sys.platform != "darwin" else "spawn"
+        if start_method not in ("forkserver", "spawn") or start_method not in methods:
+            raise RlkitError(f"start_method must be forkserver or spawn (available: {methods})")
+        self.start_method = start_method
+
+    def results(self, specs: Sequence[TrialSpec]) -> Iterator[TrialResult]:
+        """Run ``specs`` (submitted in order) and yield results as trials finish."""
+        specs = list(specs)
+        if not specs:
+            return
+        ctx = mp.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(_PRELOAD)
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(specs)), mp_context=ctx,
+                                   initializer=_init_worker)
+        futures: dict[Future, TrialSpec] = {}
+        try:
+            futures = {pool.submit(run_trial, spec): spec for spec in specs}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: specs.index(futures[f])):
+                    try:
+                        yield future.result()
+                    except Exception as exc:  # the worker died (killed, out of memory, segfault)
+                        yield _failed(futures[future], f"worker process failed: {type(exc).__name__}: {exc}")
+        finally:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def import_ray() -> Any:
+    """Import Ray or raise :class:`RlkitError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise RlkitError(f"--backend ray needs Ray, which is not installed: {INSTALL_RAY}") from None
+    return ray
+
+
+class RayExecutor:
+    """Trials as Ray tasks (one CPU each), on a local Ray or an existing cluster.
+
+    :param address: a cluster address (``"ray://head:10001"``, ``"head:6379"``, ``"auto"``). Without
+        one, ``RAY_ADDRESS`` is used if set; otherwise a private local Ray is started with
+        ``num_cpus`` CPUs (``ray.init(address="local")``: never an unrelated ``ray start`` instance).
+    :param num_cpus: CPUs of the local Ray (default: the cores of this machine). Ignored when
+        joining a cluster (the cluster decides).
+    :param ship_code: send this process's ``rlkit`` package to the workers
+        (``runtime_env={"py_modules": [...]}``), for clusters whose nodes lack this rlkit version.
+        Its dependencies (torch, gymnasium, stable-baselines3) must still be installed there.
+    :param runtime_env: a Ray runtime environment for the trials, merged with ``ship_code``'s.
+    """
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
+                 ship_code: bool = False, runtime_env: dict[str, Any] | None = None) -> None:
+        if num_cpus is not None and num_cpus < 1:
+            raise RlkitError(f"--workers must be >= 1, got {num_cpus}")
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.runtime_env = dict(runtime_env or {})
+        if ship_code:
+            import rlkit
+
+            modules = list(self.runtime_env.get("py_modules", []))
+            self.runtime_env["py_modules"] = modules + [os.path.dirname(rlkit.__file__)]
+        self.ray = import_ray()
+
+    def _init(self) -> bool:
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning",
+                  "runtime_env": self.runtime_env or None}
+        try:
+            if self.address:
+                ray.init(address=self.address, **common)
+            else:
+                ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count() or 1, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = self.address or "a local Ray"
+            raise RlkitError(f"cannot start or join {where}: {' '.join(str(exc).split())}",
+                             where="--ray-address") from None
+        return True
+
+    def results(self, specs: Sequence[TrialSpec]) -> Iterator[TrialResult]:
+        """Submit every spec as a Ray task and yield results as they finish."""
+        specs = list(specs)
+        if not specs:
+            return
+        ray = self.ray
+        started = self._init()
+        refs: dict[Any, TrialSpec] = {}
+        try:
+            task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+            refs = {task.remote(spec): spec for spec in specs}
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    try:
+                        yield ray.get(ref)
+                    except Exception as exc:  # worker crashed or the task could not run
+                        yield _failed(refs[ref], f"Ray task failed: {type(exc).__name__}: {exc}")
+        finally:
+            for ref in refs:
+                try:
+                    ray.cancel(ref)
+                except Exception:  # finished or already gone
+                    pass
+            if started:
+                ray.shutdown()
+
+
+def make_executor(backend: str = "local", *, workers: int | None = None, ray_address: str | None = None,
+                  ship_code: bool = False) -> LocalExecutor | RayExecutor:
+    """The executor for ``backend`` ("local" or "ray").
+
+    :param backend: "local" (process pool) or "ray".
+    :param workers: local processes, or the CPUs of a local Ray.
+    :param ray_address: join this Ray cluster (``--backend ray`` only; ``RAY_ADDRESS`` also works).
+    :param ship_code: Ray only: send the local rlkit package to the cluster's workers.
+    """
+    if backend == "local":
+        if ray_address:
+            raise RlkitError("--ray-address needs --backend ray")
+        return LocalExecutor(workers)
+    if backend == "ray":
+        return RayExecutor(ray_address, num_cpus=workers, ship_code=ship_code)
+    raise RlkitError(f"unknown backend {backend!r}; use local or ray", where="--backend")
