@@ -38,14 +38,36 @@ _WHERE = "rlkit/TabularMDP-v0"
 
 
 def _load_model(spec: Any, gamma: float | None, env_kwargs: dict | None) -> Any:
-    from rlkit import mdp as mdp_mod
+    from rlkit.mdp.io import load
 
     if isinstance(spec, str) or hasattr(spec, "__fspath__"):
-        return mdp_mod.load(spec, gamma=gamma, env_kwargs=env_kwargs)
+        return load(spec, gamma=gamma, env_kwargs=env_kwargs)
     raise RlkitError(
         f"{_WHERE}: spec must be a catalog name, a model file path or 'gym:<EnvId>', got "
         f"{type(spec).__name__}; pass a model object as mdp= instead"
     )
+
+
+def as_mdp(model: Any) -> Any:
+    """An :class:`~rlkit.mdp.MDP` for any tabular model: an MDP as is; an MRP or a Markov chain as
+    a one-action MDP (action ``"step"``; a chain pays 0 and gets gamma 1). The original is kept in
+    ``meta["source_model"]``."""
+    from rlkit.mdp import MDP, MRP, MarkovChain
+
+    if isinstance(model, MDP):
+        return model
+    if isinstance(model, (MRP, MarkovChain)):
+        import scipy.sparse as sp
+
+        P = model.P
+        P3 = [sp.csr_array(P)] if sp.issparse(P) else np.asarray(P, dtype=float)[None]
+        R = np.asarray(getattr(model, "R", np.zeros(model.n_states)), dtype=float)[:, None]
+        meta = dict(model.meta or {})
+        meta["source_model"] = model
+        return MDP(P3, R, float(getattr(model, "gamma", 1.0)), states=model.states, actions=["step"],
+                   terminal=np.asarray(model.terminal, dtype=bool), meta=meta)
+    raise RlkitError(f"{_WHERE}: mdp= must be an rlkit.mdp model (MDP, MRP or MarkovChain), got "
+                     f"{type(model).__name__}")
 
 
 def _dense_rows(P: Any) -> tuple[list, bool]:
@@ -111,7 +133,8 @@ class TabularMDPEnv(gym.Env):
         ``meta["initial"]``, else uniform over the non-terminal states.
     :param render_mode: ``None`` or ``"ansi"`` (the current state's name; grid MDPs draw the grid).
 
-    Attributes: ``mdp`` (the model), ``start_distribution`` ((S,) probabilities), ``state`` (the
+    Attributes: ``mdp`` (the model, always an :class:`~rlkit.mdp.MDP`; see :func:`as_mdp`),
+    ``start_distribution`` ((S,) probabilities), ``state`` (the
     current state index). Registered with ``max_episode_steps=1000`` (a ``TimeLimit``), so an
     episode that reaches no terminal state is truncated.
     """
@@ -132,35 +155,20 @@ class TabularMDPEnv(gym.Env):
             raise RlkitError(f"{_WHERE}: give exactly one of spec= (name, file, gym:<id>) or mdp= (a model)")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise RlkitError(f"{_WHERE}: render_mode must be None or 'ansi', got {render_mode!r}")
-        model = _load_model(spec, gamma, env_kwargs) if mdp is None else mdp
-        if mdp is not None and gamma is not None and hasattr(model, "with_gamma"):
+        model = as_mdp(_load_model(spec, gamma, env_kwargs) if mdp is None else mdp)
+        if mdp is not None and gamma is not None:
             model = model.with_gamma(gamma)
-        if not hasattr(model, "P"):
-            raise RlkitError(f"{_WHERE}: mdp= must be an rlkit.mdp model, got {type(model).__name__}")
         self.mdp = model
         self.model_spec = spec
         self.render_mode = render_mode
 
-        P = model.P
-        self._mats, self._sparse = _dense_rows(P)
-        n_states = int(self._mats[0].shape[0])
-        n_actions = len(self._mats)
-        R = getattr(model, "R", None)
-        if R is None:  # Markov chain: no reward
-            R = np.zeros((n_states, n_actions))
-        R = np.asarray(R, dtype=float)
-        if R.ndim == 1:  # MRP: R (S,)
-            R = R[:, None]
-        self._R = R
-        self.states: list[str] = list(getattr(model, "states", None) or [str(i) for i in range(n_states)])
-        actions = getattr(model, "actions", None)
-        self.actions: list[str] = list(actions) if actions else (["step"] if n_actions == 1 else [
-            str(a) for a in range(n_actions)])
-        terminal = getattr(model, "terminal", None)
-        self.terminal = (
-            np.zeros(n_states, dtype=bool) if terminal is None else np.asarray(terminal, dtype=bool).copy()
-        )
-        meta = dict(getattr(model, "meta", None) or {})
+        self._mats, self._sparse = _dense_rows(model.P)
+        self._R = np.asarray(model.R, dtype=float)
+        n_states, n_actions = int(model.n_states), int(model.n_actions)
+        self.states: list[str] = list(model.states)
+        self.actions: list[str] = list(model.actions)
+        self.terminal = np.asarray(model.terminal, dtype=bool).copy()
+        meta = dict(model.meta or {})
         if start is None:
             for key in ("initial", "start"):
                 if meta.get(key) is not None:

@@ -477,6 +477,11 @@ def neural_prediction(
                 eval_mask &= _reachable(P_pi, start_distribution(probe, model))
         elif exact_values is not None:
             eval_mask = np.ones(len(exact_values), dtype=bool)
+        if exact_values is not None and isinstance(obs_space, spaces.Discrete):
+            n_obs = int(obs_space.n)  # a model imported from Gymnasium may add an absorbing state
+            if len(exact_values) < n_obs:
+                raise RlkitError(f"exact values have {len(exact_values)} entries; the env has {n_obs} states")
+            exact_values, eval_mask = exact_values[:n_obs], eval_mask[:n_obs]
 
         vnet = ValueNetwork(obs_space, net)
         params = list(vnet.parameters())
