@@ -1,0 +1,433 @@
+"""Solve a spec and report: the library side of ``rlkit solve-mdp``.
+
+:func:`solve` loads a spec (:func:`rlkit.mdp.io.load`), solves it and returns a :class:`SolveReport`:
+
+* an MDP: optimal values, action values and a greedy policy (``method`` picks the solver), or the
+  values of a given policy (``policy="uniform"`` or a policy file);
+* an MRP: its values (exact linear solve, or iterative evaluation);
+* a Markov chain: classification of its states, stationary distribution(s), absorption
+  probabilities and expected steps to absorption.
+
+:meth:`SolveReport.to_dict` is the ``--format json`` object, :func:`render` the terminal table (grids
+drawn as a grid with arrows), :meth:`SolveReport.plot` the PNG.
+
+Example::
+
+    >>> from rlkit.mdp.report import solve
+    >>> rep = solve("student-mdp")
+    >>> rep.values.tolist(), [rep.model.actions[a] for a in rep.policy[:4]]
+    ([6.0, 6.0, 8.0, 10.0, 0.0], ['quit', 'study', 'study', 'study'])
+    >>> sorted(rep.to_dict())[:4]
+    ['action_mask', 'actions', 'converged', 'gamma']
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlkit.errors import RlkitError
+from rlkit.mdp.io import action_mask, load, load_policy, model_kind
+from rlkit.mdp.models import MDP, MarkovChain
+from rlkit.mdp.solution import Solution
+
+__all__ = ["METHODS", "SolveReport", "render", "render_text", "solve", "solve_model"]
+
+#: Methods of ``rlkit solve-mdp --method``. ``exact`` is policy iteration with exact (linear-solve)
+#: evaluation for an MDP and the linear solve for an MRP or a policy's values.
+METHODS = ("exact", "policy-iteration", "value-iteration", "modified-policy-iteration", "gauss-seidel")
+
+
+@dataclass
+class SolveReport:
+    """What :func:`solve` found.
+
+    :param spec: the spec as given (a catalog name, a path, ``gym:<EnvId>``).
+    :param model: the loaded model.
+    :param kind: ``"chain"``, ``"mrp"`` or ``"mdp"``.
+    :param method: the method asked for.
+    :param solution: the solver's :class:`Solution` (None for a chain).
+    :param values: state values (None for a chain).
+    :param q: action values (MDP), with NaN for unavailable actions (``meta["action_mask"]``).
+    :param policy: MDP: the optimal greedy policy, the evaluated deterministic policy, or (for a
+        stochastic evaluated policy) the greedy policy of its action values; available actions only.
+    :param evaluated: None when optimising, else what was evaluated (``"uniform"`` or the file).
+    :param chain: for a chain: classification, recurrent classes, stationary distributions,
+        absorption probabilities, expected steps (see :func:`_chain_analysis`).
+    :param seconds: wall time of the solve (loading excluded).
+    """
+
+    spec: str
+    model: Any
+    kind: str
+    method: str
+    solution: Solution | None = None
+    values: np.ndarray | None = None
+    q: np.ndarray | None = None
+    policy: np.ndarray | None = None
+    evaluated: str | None = None
+    chain: dict[str, Any] | None = None
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gamma(self) -> float | None:
+        return None if self.kind == "chain" else float(self.model.gamma)
+
+    @property
+    def start_value(self) -> float | None:
+        """Expected value of the model's start distribution (``meta["initial"]``), if it has one."""
+        mu = self.model.meta.get("initial")
+        if mu is None or self.values is None:
+            return None
+        return float(np.dot(np.asarray(mu, dtype=float), self.values))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--format json`` object: ``kind``, ``spec``, ``states``, ``actions`` (MDP), ``gamma``,
+        ``method``, ``solver``, ``values``, ``q`` (S lists of A floats, null for an unavailable
+        action), ``policy`` (action indices), ``policy_names``, ``evaluated``, ``iterations``,
+        ``residual``, ``converged``, ``seconds``, ``start_value``; a chain adds its analysis."""
+        sol = self.solution
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "spec": self.spec,
+            "states": list(self.model.states),
+        }
+        if self.kind == "mdp":
+            out["actions"] = list(self.model.actions)
+        out["gamma"] = self.gamma
+        out["method"] = self.method
+        out["solver"] = sol.method if sol is not None else "exact"
+        out["values"] = None if self.values is None else [float(x) for x in self.values]
+        if self.kind == "mdp":
+            out["q"] = [[None if np.isnan(x) else float(x) for x in row] for row in self.q]
+            out["policy"] = [int(a) for a in self.policy]
+            out["policy_names"] = [self.model.actions[a] for a in self.policy]
+            out["evaluated"] = self.evaluated
+            if "action_mask" in self.model.meta:
+                out["action_mask"] = action_mask(self.model).tolist()
+        out["iterations"] = int(sol.iterations) if sol is not None else 0
+        out["residual"] = float(sol.residual) if sol is not None else 0.0
+        out["converged"] = bool(sol.converged) if sol is not None else True
+        out["seconds"] = float(self.seconds)
+        if self.kind != "chain":
+            out["terminal"] = [bool(t) for t in self.model.terminal]
+            out["start_value"] = self.start_value
+        if sol is not None and "stop" in sol.info:
+            out["stop"] = str(sol.info["stop"])
+        if self.chain is not None:
+            out.update(self.chain)
+        return out
+
+    def plot(self, path: str | Path) -> Path:
+        """Write the PNG: a value heatmap with policy arrows for a grid, a bar chart otherwise (a chain:
+        its stationary distribution, or the expected steps to absorption)."""
+        from rlkit.plotting import plot_values
+
+        meta = self.model.meta
+        name = meta.get("name") or self.spec
+        if self.kind == "chain":
+            stat = np.asarray(self.chain["stationary"])
+            if len(stat) == 1:
+                vals, what = stat[0], "stationary distribution"
+            else:
+                vals, what = np.asarray(self.chain["expected_steps"]), "expected steps to absorption"
+            return plot_values(vals, grid=meta.get("grid"), grid_map=meta.get("grid_map"),
+                               states=self.model.states, title=f"{name}: {what}", path=path)
+        title = f"{name}: " + ("V*" if self.evaluated is None else f"V of policy {self.evaluated}") + \
+            (f" (gamma={self.gamma:g})" if self.gamma is not None else "")
+        return plot_values(
+            self.values, grid=meta.get("grid") or meta.get("value_shape"), grid_map=meta.get("grid_map"),
+            policy=self.policy if self.kind == "mdp" else None,
+            actions=self.model.actions if self.kind == "mdp" else None, states=self.model.states,
+            terminal=self.model.terminal, title=title, path=path,
+        )
+
+
+def _opts(tol: float | None, max_iter: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if tol is not None:
+        out["tol"] = float(tol)
+    if max_iter is not None:
+        out["max_iter"] = int(max_iter)
+    return out
+
+
+def _chain_analysis(chain: MarkovChain) -> dict[str, Any]:
+    states = chain.states
+    classes = chain.recurrent_classes()
+    out: dict[str, Any] = {
+        "classification": chain.classify(),
+        "recurrent_classes": [[states[i] for i in c] for c in classes],
+        "stationary": chain.stationary_distributions().tolist(),
+    }
+    kinds = out["classification"]
+    if "transient" in kinds:
+        out["absorption"] = chain.absorption_probabilities().tolist()
+        out["expected_steps"] = chain.expected_steps_to_absorption().tolist()
+    else:
+        out["absorption"] = None
+        out["expected_steps"] = [0.0] * chain.n_states
+    return out
+
+
+def _masked_greedy(mdp: MDP, q: np.ndarray) -> np.ndarray:
+    from rlkit.mdp.dp import greedy_policy
+
+    mask = action_mask(mdp)
+    return greedy_policy(np.where(mask, q, -np.inf))
+
+
+def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: float | None = None,
+                max_iter: int | None = None, spec: str = "<model>") -> SolveReport:
+    """Solve a loaded model (see :func:`solve`)."""
+    from rlkit.mdp import dp
+    from rlkit.mdp.exact import solve_mrp
+
+    if method not in METHODS:
+        raise RlkitError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    kind = model_kind(model)
+    opts = _opts(tol, max_iter)
+    t0 = time.perf_counter()
+    if kind == "chain":
+        if policy is not None:
+            raise RlkitError(f"{spec} is a Markov chain: it has no actions, so no policy to evaluate")
+        analysis = _chain_analysis(model)
+        return SolveReport(spec=spec, model=model, kind=kind, method="exact", chain=analysis,
+                           seconds=time.perf_counter() - t0)
+    if kind == "mrp":
+        if policy is not None:
+            raise RlkitError(f"{spec} is a Markov reward process: it has no actions, so no policy to "
+                             "evaluate")
+        if method == "exact" or method == "policy-iteration":
+            sol = solve_mrp(model)
+        else:
+            one = MDP([model.P] if model.is_sparse else np.asarray(model.P)[None], model.R[:, None],
+                      model.gamma, states=model.states, actions=["-"], terminal=model.terminal)
+            sol = dp.evaluate(one, np.zeros(model.n_states, dtype=np.int64), method="iterative", **opts)
+            sol.q, sol.policy = None, None
+        return SolveReport(spec=spec, model=model, kind=kind, method=method, solution=sol, values=sol.values,
+                           seconds=time.perf_counter() - t0)
+
+    mdp: MDP = model
+    evaluated = None
+    if policy is not None:
+        evaluated = str(policy) if isinstance(policy, (str, Path)) else "given"
+        pi = load_policy(policy, mdp)
+        eval_method = "exact" if method in ("exact", "policy-iteration") else "iterative"
+        eval_opts = opts if eval_method == "iterative" else {}
+        sol = dp.evaluate(mdp, pi, method=eval_method, **eval_opts)
+        chosen = np.asarray(pi) if np.ndim(pi) == 1 else _masked_greedy(mdp, sol.q)
+    else:
+        if method in ("exact", "policy-iteration"):
+            sol = dp.policy_iteration(mdp, **({"max_iter": opts["max_iter"]} if "max_iter" in opts else {}))
+        elif method == "value-iteration":
+            sol = dp.value_iteration(mdp, **opts)
+        elif method == "modified-policy-iteration":
+            sol = dp.modified_policy_iteration(mdp, **opts)
+        else:
+            sol = dp.gauss_seidel(mdp, **opts)
+        chosen = _masked_greedy(mdp, sol.q)
+    q = np.where(action_mask(mdp), sol.q, np.nan)
+    return SolveReport(spec=spec, model=mdp, kind=kind, method=method, solution=sol, values=sol.values, q=q,
+                       policy=np.asarray(chosen, dtype=np.int64), evaluated=evaluated,
+                       seconds=time.perf_counter() - t0,
+                       info={"deterministic": policy is None or np.ndim(pi) == 1})
+
+
+def solve(spec: Any, *, gamma: float | None = None, method: str = "exact", policy: Any = None,
+          tol: float | None = None, max_iter: int | None = None,
+          env_kwargs: dict | None = None) -> SolveReport:
+    """Load ``spec`` and solve it: what ``rlkit solve-mdp`` does.
+
+    :param spec: a catalog name, a ``.yaml``/``.json``/``.npz`` path, ``gym:<EnvId>`` or a model.
+    :param gamma: discount overriding the spec's.
+    :param method: one of :data:`METHODS`.
+    :param policy: None to optimise; ``"uniform"`` (over each state's available actions), a policy
+        file (see :func:`rlkit.mdp.io.load_policy`) or an array, to evaluate that policy.
+    :param tol: accuracy of the iterative methods (value iteration, modified PI, Gauss-Seidel,
+        iterative evaluation); solver default if None.
+    :param max_iter: iteration limit; solver default if None.
+    :param env_kwargs: parameters of the spec (see :func:`rlkit.mdp.io.load`).
+    :return: :class:`SolveReport`.
+
+    Example::
+
+        >>> from rlkit.mdp.report import solve
+        >>> rep = solve("gym:FrozenLake-v1", gamma=0.99, method="value-iteration")
+        >>> round(rep.start_value, 3), rep.solution.converged
+        (0.542, True)
+    """
+    model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
+    name = spec if isinstance(spec, (str, Path)) else model.meta.get("name", "<model>")
+    return solve_model(model, method=method, policy=policy, tol=tol, max_iter=max_iter, spec=str(name))
+
+
+# ------------------------------------------------------------------------------------------------
+# terminal output
+# ------------------------------------------------------------------------------------------------
+
+_ARROW_TEXT = {"left": "←", "right": "→", "up": "↑", "down": "↓", "west": "←", "east": "→", "north": "↑",
+               "south": "↓"}
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    """Values in a table: 4 significant digits, no negative zero, a dash for a missing one."""
+    if x is None or np.isnan(x):
+        return "—"
+    x = float(x) + 0.0
+    if abs(x) < 5e-13:
+        return "0"
+    return f"{x:.{digits}g}"
+
+
+def _header(rep: SolveReport) -> str:
+    m = rep.model
+    name = m.meta.get("name") or rep.spec
+    if rep.kind == "chain":
+        return f"[bold]{name}[/bold]: Markov chain, {m.n_states} states"
+    size = f"{m.n_states} states" + (f", {m.n_actions} actions" if rep.kind == "mdp" else "")
+    what = {"mrp": "Markov reward process", "mdp": "MDP"}[rep.kind]
+    return f"[bold]{name}[/bold]: {what}, {size}, gamma = {m.gamma:g}"
+
+
+def _summary(rep: SolveReport) -> str:
+    sol = rep.solution
+    if sol is None:
+        return f"exact analysis in {rep.seconds:.3g} s"
+    task = "optimal values" if rep.kind == "mdp" and rep.evaluated is None else (
+        f"values of policy {rep.evaluated}" if rep.evaluated else "values")
+    method = rep.method if rep.method == sol.method else f"{rep.method} ({sol.method})"
+    status = "converged" if sol.converged else "[red]NOT converged[/red]"
+    its = f" after {sol.iterations} iteration{'s' if sol.iterations != 1 else ''}" if sol.iterations else ""
+    line = (f"{task} by {method}: {status}{its}, residual {sol.residual:.3g}, {rep.seconds:.3g} s")
+    if rep.start_value is not None:
+        line += f"\nvalue of the start distribution: {_fmt(rep.start_value)}"
+    return line
+
+
+def _grid_table(rep: SolveReport):
+    from rich import box
+    from rich.table import Table
+
+    m = rep.model
+    rows, cols = m.meta["grid"]
+    letters = m.meta.get("grid_map")
+    narrow = cols > 6  # arrow and value on two lines so that wide grids fit a terminal
+    table = Table(show_header=False, show_lines=True, box=box.SQUARE, padding=(0, 1))
+    for _ in range(cols):
+        table.add_column(justify="center")
+    for r in range(rows):
+        cells = []
+        for c in range(cols):
+            s = r * cols + c
+            letter = letters[r][c] if letters is not None and len(letters) == rows else ""
+            if letter in ("W", "#"):
+                cells.append("[dim]█████[/dim]")
+                continue
+            value = _fmt(rep.values[s], 3 if narrow else 4)
+            sep = "\n" if narrow else " "
+            if m.terminal[s]:
+                cells.append(f"[dim]{letter or '■'}{sep}{value}[/dim]")
+                continue
+            if rep.kind == "mdp":
+                name = m.actions[rep.policy[s]]
+                arrow = _ARROW_TEXT.get(name, name)
+                prefix = f"{letter} " if letter in ("S", "C") else ""
+                cells.append(f"{prefix}[bold]{arrow}[/bold]{sep}{value}")
+            else:
+                cells.append(value)
+        table.add_row(*cells)
+    return table
+
+
+def _state_table(rep: SolveReport, max_rows: int):
+    from rich.table import Table
+
+    m = rep.model
+    S = m.n_states
+    table = Table(show_lines=False)
+    table.add_column("state", style="bold")
+    if rep.kind == "chain":
+        ch = rep.chain
+        table.add_column("class")
+        stat = ch["stationary"]
+        for k in range(min(len(stat), 4)):
+            table.add_column("stationary" if len(stat) == 1 else f"stationary {k + 1}", justify="right")
+        absorb = ch["absorption"]
+        heads = ch["recurrent_classes"]
+        if absorb is not None:
+            for k in range(min(len(heads), 4)):
+                label = heads[k][0] if len(heads[k]) == 1 else "{" + ",".join(heads[k][:3]) + "}"
+                table.add_column(f"P(end in {label})", justify="right")
+            table.add_column("E[steps]", justify="right")
+        for s in range(min(S, max_rows)):
+            row = [m.states[s], ch["classification"][s]]
+            row += [_fmt(stat[k][s]) for k in range(min(len(stat), 4))]
+            if absorb is not None:
+                row += [_fmt(absorb[s][k]) for k in range(min(len(heads), 4))]
+                row.append(_fmt(ch["expected_steps"][s]))
+            table.add_row(*row)
+        return table
+    table.add_column("value", justify="right")
+    show_q = rep.kind == "mdp" and m.n_actions <= 5
+    if rep.kind == "mrp":
+        table.add_column("reward", justify="right")
+    if rep.kind == "mdp":
+        label = "action" if rep.evaluated is None else (
+            "policy" if rep.info.get("deterministic") else "greedy")
+        table.add_column(label)
+        if show_q:
+            for a in m.actions:
+                table.add_column(a, justify="right")
+            table.caption = "action columns: q(s, a); — = action not available"
+    for s in range(min(S, max_rows)):
+        row = [m.states[s], _fmt(rep.values[s])]
+        if rep.kind == "mrp":
+            row.append(_fmt(m.R[s]))
+        if rep.kind == "mdp":
+            row.append("[dim]terminal[/dim]" if m.terminal[s] else m.actions[rep.policy[s]])
+            if show_q:
+                row += [_fmt(x) for x in rep.q[s]]
+        table.add_row(*row)
+    return table
+
+
+def render(rep: SolveReport, console: Any = None, *, max_rows: int = 40) -> None:
+    """Print the report as text: a header, a summary line and a table (a grid drawn as a grid with
+    arrows for the greedy action; other models one row per state, at most ``max_rows``)."""
+    from rich.console import Console
+
+    console = console or Console()
+    console.print(_header(rep))
+    console.print(_summary(rep), highlight=False)
+    m = rep.model
+    grid = m.meta.get("grid")
+    if grid is not None and rep.kind != "chain" and grid[1] <= 16 and grid[0] * grid[1] == m.n_states:
+        console.print(_grid_table(rep))
+    else:
+        console.print(_state_table(rep, max_rows))
+        if m.n_states > max_rows:
+            console.print(f"... {m.n_states - max_rows} more states (--format json prints them all)",
+                          highlight=False)
+    if rep.kind == "chain":
+        ch = rep.chain
+        classes = ch["recurrent_classes"]
+        console.print(f"recurrent classes: {len(classes)}: " + "; ".join(
+            "{" + ", ".join(c[:8]) + (" ..." if len(c) > 8 else "") + "}" for c in classes[:6]),
+            highlight=False)
+
+
+def render_text(rep: SolveReport, *, width: int = 100, max_rows: int = 40) -> str:
+    """:func:`render` into a string (no colours)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    render(rep, Console(file=buf, width=width, color_system=None, force_terminal=False), max_rows=max_rows)
+    return buf.getvalue()
