@@ -123,10 +123,9 @@ def _plot_grid(v, rows, cols, pi, actions, title, path, grid_map, term, cmap) ->
     import matplotlib
 
     try:
-        colormap = matplotlib.colormaps[cmap].copy()
+        colormap = matplotlib.colormaps[cmap].with_extremes(bad="#555555")
     except KeyError:
         raise RlkitError(f"unknown colour map {cmap!r}") from None
-    colormap.set_bad("#555555")
     im = ax.imshow(img, cmap=colormap, origin="upper")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(cols))

@@ -286,8 +286,10 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _header(rep: SolveReport) -> str:
+    from rich.markup import escape
+
     m = rep.model
-    name = m.meta.get("name") or rep.spec
+    name = escape(str(m.meta.get("name") or rep.spec))
     if rep.kind == "chain":
         return f"[bold]{name}[/bold]: Markov chain, {m.n_states} states"
     size = f"{m.n_states} states" + (f", {m.n_actions} actions" if rep.kind == "mdp" else "")
@@ -312,6 +314,7 @@ def _summary(rep: SolveReport) -> str:
 
 def _grid_table(rep: SolveReport):
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     m = rep.model
@@ -336,7 +339,7 @@ def _grid_table(rep: SolveReport):
                 continue
             if rep.kind == "mdp":
                 name = m.actions[rep.policy[s]]
-                arrow = _ARROW_TEXT.get(name, name)
+                arrow = _ARROW_TEXT.get(name, escape(name))
                 prefix = f"{letter} " if letter in ("S", "C") else ""
                 cells.append(f"{prefix}[bold]{arrow}[/bold]{sep}{value}")
             else:
@@ -346,6 +349,7 @@ def _grid_table(rep: SolveReport):
 
 
 def _state_table(rep: SolveReport, max_rows: int):
+    from rich.markup import escape
     from rich.table import Table
 
     m = rep.model
@@ -355,19 +359,19 @@ def _state_table(rep: SolveReport, max_rows: int):
     if rep.kind == "chain":
         ch = rep.chain
         table.add_column("class")
-        stat = ch["stationary"]
-        for k in range(min(len(stat), 4)):
+        stat, heads, absorb = ch["stationary"], ch["recurrent_classes"], ch["absorption"]
+        # stationary distributions worth a column: the only one, or those of classes of several states
+        shown = [k for k in range(len(stat)) if len(stat) == 1 or len(heads[k]) > 1][:3]
+        for k in shown:
             table.add_column("stationary" if len(stat) == 1 else f"stationary {k + 1}", justify="right")
-        absorb = ch["absorption"]
-        heads = ch["recurrent_classes"]
         if absorb is not None:
             for k in range(min(len(heads), 4)):
                 label = heads[k][0] if len(heads[k]) == 1 else "{" + ",".join(heads[k][:3]) + "}"
                 table.add_column(f"P(end in {label})", justify="right")
-            table.add_column("E[steps]", justify="right")
+            table.add_column("E\\[steps]", justify="right")
         for s in range(min(S, max_rows)):
-            row = [m.states[s], ch["classification"][s]]
-            row += [_fmt(stat[k][s]) for k in range(min(len(stat), 4))]
+            row = [escape(m.states[s]), ch["classification"][s]]
+            row += [_fmt(stat[k][s]) for k in shown]
             if absorb is not None:
                 row += [_fmt(absorb[s][k]) for k in range(min(len(heads), 4))]
                 row.append(_fmt(ch["expected_steps"][s]))
@@ -383,14 +387,14 @@ def _state_table(rep: SolveReport, max_rows: int):
         table.add_column(label)
         if show_q:
             for a in m.actions:
-                table.add_column(a, justify="right")
+                table.add_column(escape(a), justify="right")
             table.caption = "action columns: q(s, a); — = action not available"
     for s in range(min(S, max_rows)):
-        row = [m.states[s], _fmt(rep.values[s])]
+        row = [escape(m.states[s]), _fmt(rep.values[s])]
         if rep.kind == "mrp":
             row.append(_fmt(m.R[s]))
         if rep.kind == "mdp":
-            row.append("[dim]terminal[/dim]" if m.terminal[s] else m.actions[rep.policy[s]])
+            row.append("[dim]terminal[/dim]" if m.terminal[s] else escape(m.actions[rep.policy[s]]))
             if show_q:
                 row += [_fmt(x) for x in rep.q[s]]
         table.add_row(*row)
