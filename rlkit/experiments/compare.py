@@ -161,6 +161,7 @@ class EnvInfo:
     env_id: str
     reward_threshold: float | None
     action_space: Any
+    observation_space: Any = None
 
 
 def env_info(env_id: str) -> EnvInfo:
@@ -178,10 +179,10 @@ def env_info(env_id: str) -> EnvInfo:
         env = gym.make(env_id)
     except Exception as exc:
         raise RlkitError(f"cannot make env {env_id!r}: {' '.join(str(exc).split())}", where="--env") from None
-    space = env.action_space
+    spaces = env.action_space, env.observation_space
     env.close()
     threshold = spec.reward_threshold
-    return EnvInfo(env_id, None if threshold is None else float(threshold), space)
+    return EnvInfo(env_id, None if threshold is None else float(threshold), *spaces)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,7 +628,7 @@ def plot_compare(results: Sequence[TrialResult], path: str | Path,
 def resolve_agent_config(agent: str, env: EnvInfo, overrides: dict[str, Any]) -> dict[str, Any]:
     """Preset of ``agent`` for the env with ``overrides`` applied, checked (RlkitError if bad)."""
     config = apply_overrides(default_config(agent, env.env_id), overrides)
-    check_config(agent, config, action_space=env.action_space)
+    check_config(agent, config, action_space=env.action_space, observation_space=env.observation_space)
     return config
 
 

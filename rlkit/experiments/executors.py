@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rlkit.errors import RlkitError
@@ -28,7 +29,8 @@ from rlkit.experiments.trial import TrialResult, TrialSpec, run_trial
 __all__ = ["LocalExecutor", "RayExecutor", "make_executor", "import_ray", "INSTALL_RAY"]
 
 INSTALL_RAY = "pip install 'rlkit[distributed]'"
-_PRELOAD = ["torch", "gymnasium", "stable_baselines3", "rlkit.experiments.trial", "rlkit.experiments.sb3"]
+_PRELOAD = ["torch", "torch._dynamo", "gymnasium", "stable_baselines3", "rlkit.agents",
+            "rlkit.experiments.trial", "rlkit.experiments.sb3"]
 
 
 def _failed(spec: TrialSpec, message: str) -> TrialResult:
@@ -46,6 +48,9 @@ def _init_worker() -> None:
 
 class LocalExecutor:
     """A pool of ``workers`` processes on this machine, one trial per process at a time.
+
+    Like any ``multiprocessing`` user, a script that runs trials this way must guard its entry
+    point with ``if __name__ == "__main__":`` (the workers import the main module).
 
     :param workers: processes (default: the number of CPU cores, at most the number of trials).
     :param start_method: ``"forkserver"`` (default on Linux: torch, Gymnasium and SB3 are imported
@@ -84,7 +89,11 @@ class LocalExecutor:
                     try:
                         yield future.result()
                     except Exception as exc:  # the worker died (killed, out of memory, segfault)
-                        yield _failed(futures[future], f"worker process failed: {type(exc).__name__}: {exc}")
+                        hint = (" (a script that calls compare/sweep needs `if __name__ == '__main__':`"
+                                " around that call, as with any multiprocessing)"
+                                if isinstance(exc, BrokenProcessPool) else "")
+                        yield _failed(futures[future],
+                                      f"worker process failed: {type(exc).__name__}: {exc}{hint}")
         finally:
             for future in futures:
                 future.cancel()

@@ -184,7 +184,8 @@ def sweep(
     for i, values in enumerate(itertools.product(*(grid[k] for k in keys))):
         point = dict(zip(keys, values, strict=True))
         config = apply_overrides(base, point)
-        check_config(agent, config, action_space=info.action_space)
+        check_config(agent, config, action_space=info.action_space,
+                     observation_space=info.observation_space)
         configs[f"c{i}"], params[f"c{i}"] = config, point
     budgets = {cid: total_timesteps or budget_of(cfg) for cid, cfg in configs.items()}
     every = eval_every or default_eval_every(list(budgets.values()))

@@ -270,13 +270,15 @@ class Protocol:
         self.envs.close()
 
 
-def _limit_threads() -> None:
+def _limit_threads() -> int:
     """One torch thread per trial: trials, not threads, use the cores (and results do not depend
-    on a thread count)."""
+    on a thread count). Returns the previous count."""
     import torch
 
-    if torch.get_num_threads() != 1:
+    previous = torch.get_num_threads()
+    if previous != 1:
         torch.set_num_threads(1)
+    return previous
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,11 +307,13 @@ def default_config(agent: str, env_id: str) -> dict[str, Any]:
     return sb3_preset(agent, env_id)
 
 
-def check_config(agent: str, config: dict[str, Any], *, action_space: Any = None) -> None:
-    """Raise :class:`RlkitError` for keys ``agent`` does not take (before any trial starts)."""
+def check_config(agent: str, config: dict[str, Any], *, action_space: Any = None,
+                 observation_space: Any = None) -> None:
+    """Raise :class:`RlkitError` for a configuration ``agent`` cannot take (before any trial starts):
+    unknown keys, wrong types (reinforce), an action space the algorithm does not handle."""
     check_agent(agent)
     if agent == "reinforce":
-        _check_reinforce_config(config)
+        _check_reinforce_config(config, observation_space=observation_space, action_space=action_space)
     else:
         from rlkit.experiments.sb3 import check_sb3_config
 
@@ -324,34 +328,61 @@ def budget_of(config: dict[str, Any], default: int = 100_000) -> int:
     return default
 
 
-def _check_reinforce_config(config: dict[str, Any]) -> None:
-    import inspect
+def _check_reinforce_config(config: dict[str, Any], *, observation_space: Any = None,
+                            action_space: Any = None) -> None:
+    """Check every hyperparameter's name, type and range; with the env's spaces, also build the
+    networks once (catches a policy config no backbone fits) without making any env."""
+    from rlkit.agents.reinforce import check_hyperparam
 
-    from rlkit.agents import Reinforce
+    for key, value in config.items():
+        if key not in BUDGET_KEYS and key != "policy":
+            check_hyperparam(key, value, where=f"reinforce.{key}")
+    if observation_space is not None and action_space is not None:
+        from rlkit.agents import Reinforce
 
-    params = inspect.signature(Reinforce.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return  # Reinforce validates its own keywords when it is built
-    allowed = (set(params) - {"self", "env", "seed"}) | set(BUDGET_KEYS) | {"policy", "policy_cfg"}
-    unknown = sorted(set(config) - allowed)
-    if unknown:
-        raise RlkitError(f"reinforce: unknown hyperparameter {unknown[0]!r}; valid keys: "
-                         f"{', '.join(sorted(allowed))}", where="--set/preset")
+        cfg = {k: v for k, v in config.items() if k not in BUDGET_KEYS and k != "policy"}
+        Reinforce(config.get("policy"), None, observation_space=observation_space,
+                  action_space=action_space, **cfg)
 
 
 def _train_reinforce(spec: TrialSpec, protocol: Protocol) -> int:
     from rlkit.agents import Reinforce
 
-    cfg = dict(spec.hyperparams)
-    for key in BUDGET_KEYS:
-        cfg.pop(key, None)
-    policy_cfg = cfg.pop("policy", cfg.pop("policy_cfg", None))
-    agent = Reinforce(policy_cfg, spec.env_id, seed=spec.seed, **cfg)
-    protocol.on_step(0, agent.predict)
-    agent.learn(spec.total_timesteps, callback=None, progress_bar=False)
-    timesteps = int(getattr(agent, "num_timesteps", spec.total_timesteps))
-    protocol.finish(timesteps, agent.predict)
-    return timesteps
+    cfg = {k: v for k, v in spec.hyperparams.items() if k not in BUDGET_KEYS and k != "policy"}
+    agent = Reinforce(spec.hyperparams.get("policy"), spec.env_id, seed=spec.seed, **cfg)
+    seen = 0
+
+    def callback(agent: Reinforce, metrics: dict[str, Any]) -> bool:
+        nonlocal seen
+        collector = agent.collector
+        new, seen = collector.num_episodes - seen, collector.num_episodes
+        if new > 0:  # the episodes that ended in this batch (the collector keeps the last 100)
+            returns = list(collector.recent_returns)[-new:]
+            lengths = list(collector.recent_lengths)[-new:]
+            for ret, length in zip(returns, lengths, strict=True):
+                protocol.on_episode(agent.num_timesteps, float(ret), int(length))
+        protocol.on_step(agent.num_timesteps, agent.predict)
+        return True
+
+    try:
+        protocol.on_step(0, agent.predict)
+        agent.learn(spec.total_timesteps, callback=callback, progress_bar=False)
+        protocol.finish(agent.num_timesteps, agent.predict)
+        return int(agent.num_timesteps)
+    finally:
+        agent.close()
+
+
+def _warm_up(agent: str) -> None:
+    """Import what a trial needs before its clock starts, so that a worker's first trial is not
+    charged the imports (torch's first optimiser alone imports torch._dynamo: seconds)."""
+    import gymnasium  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+    if agent == "reinforce":
+        import rlkit.agents  # noqa: F401
+    else:
+        import stable_baselines3  # noqa: F401
 
 
 def _agent_trainer(agent: str) -> Callable[[TrialSpec, Protocol], int]:
@@ -378,10 +409,12 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     from rlkit.seeding import seed_everything
 
     host = f"{socket.gethostname()}:{os.getpid()}"
-    t0 = time.perf_counter()
     protocol: Protocol | None = None
+    threads = _limit_threads()
+    t0 = time.perf_counter()
     try:
-        _limit_threads()
+        _warm_up(spec.agent)
+        t0 = time.perf_counter()
         seed_everything(spec.seed)
         protocol = Protocol(spec)
         timesteps = _agent_trainer(spec.agent)(spec, protocol)
@@ -405,3 +438,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     finally:
         if protocol is not None:
             protocol.close()
+        if threads != 1:  # run in-process (not in a worker): give the caller its threads back
+            import torch
+
+            torch.set_num_threads(threads)

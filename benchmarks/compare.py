@@ -1,0 +1,120 @@
+"""CartPole-v1: rlkit's REINFORCE beside SB3's PPO / A2C / DQN (rl-zoo presets), and executor scaling.
+
+Part 1 runs ``rlkit compare --env CartPole-v1 --agents reinforce,sb3-ppo,sb3-a2c,sb3-dqn`` with
+5 seeds and each agent's own preset budget (``--quick``: 10k steps each, 3 seeds), copies the
+curves to ``docs/compare-cartpole.png`` and the table into section "compare" of docs/benchmarks.md.
+
+Part 2 times the local process pool: the same 4 trials with 1 worker and with 2 workers
+(target: 2 workers take <= 0.6x the time of 1 on a 2-core machine). Wall times include starting
+the worker processes.
+
+    python benchmarks/compare.py            # full budgets (tens of minutes on 2 cores)
+    python benchmarks/compare.py --quick    # small budgets (a few minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, markdown_table, write_section  # noqa: E402
+
+from rlkit.experiments.compare import compare, summary_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTS = ["reinforce", "sb3-ppo", "sb3-a2c", "sb3-dqn"]
+
+
+def run_compare(args: argparse.Namespace) -> tuple[str, object]:
+    out = Path(args.out) / ("cartpole-quick" if args.quick else "cartpole")
+    kwargs = {"total_timesteps": 10_000, "eval_every": 1_000, "eval_episodes": 5} if args.quick else {}
+    seeds = args.seeds or (3 if args.quick else 5)
+    t0 = time.perf_counter()
+    result = compare(["CartPole-v1"], args.agents, seeds=seeds, workers=args.workers, out=out,
+                     progress=sys.stderr.isatty(), **kwargs)
+    seconds = time.perf_counter() - t0
+    headers, cells = summary_table(result.summary)
+    print(markdown_table(headers, cells))
+    for r in result.failed:
+        print(f"FAILED {r.spec.trial_id}: {r.error}")
+    png = ROOT / "docs" / ("compare-cartpole-quick.png" if args.quick else "compare-cartpole.png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.files["curves"], png)
+    budgets = ", ".join(f"{row['agent']} {row['budget']:,}" for row in result.summary)
+    text = [
+        f"CartPole-v1, {seeds} seeds per agent, budgets (env steps): {budgets}"
+        + (" (`--quick`: small budgets, not the presets')" if args.quick else " (each preset's own)")
+        + f". {args.workers} worker processes; {seconds:.0f} s for the whole compare"
+        + (f" ({result.reused} trials reused from an earlier run)" if result.reused else "") + ".",
+        "Same protocol for every agent: deterministic evaluation every "
+        f"{result.results[0].spec.eval_every:,} steps on {result.results[0].spec.eval_episodes} fixed-seed "
+        "episodes; CI = 95% percentile bootstrap over seeds; time and steps/s are training time "
+        "(evaluation excluded).",
+        "",
+        markdown_table(headers, cells),
+        "",
+        f"![CartPole-v1 learning curves]({png.name})",
+    ]
+    if result.failed:
+        text += ["", "Failed trials: " + "; ".join(f"`{r.spec.trial_id}`: {r.error}" for r in result.failed)]
+    return "\n".join(text), result
+
+
+def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
+    budget = 4_000 if args.quick else 15_000
+    with tempfile.TemporaryDirectory() as tmp:  # start the forkserver (imports) outside the timings
+        compare(["CartPole-v1"], [args.scaling_agent], seeds=1, total_timesteps=64, eval_every=64,
+                eval_episodes=1, workers=1, out=Path(tmp) / "warm")
+    times = {}
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = compare(["CartPole-v1"], [args.scaling_agent], seeds=4, total_timesteps=budget,
+                             eval_every=budget, eval_episodes=2, workers=workers, out=Path(tmp) / "out")
+            times[workers] = time.perf_counter() - t0
+            assert not result.failed, [r.error for r in result.failed]
+        print(f"scaling: 4 trials of {args.scaling_agent}, {budget:,} steps each, {workers} worker(s): "
+              f"{times[workers]:.1f} s")
+    ratio = times[2] / times[1]
+    verdict = "meets" if ratio <= 0.6 else "misses"
+    table = markdown_table(["workers", "4 trials (s)", "ratio to 1 worker"],
+                           [[1, f"{times[1]:.1f}", "1.00"], [2, f"{times[2]:.1f}", f"{ratio:.2f}"]])
+    text = (f"Local executor scaling: 4 trials of {args.scaling_agent} on CartPole-v1 ({budget:,} steps each,"
+            f" evaluation only at start and end), wall time including worker start-up. Target <= 0.60: "
+            f"{verdict} it ({ratio:.2f}).\n\n{table}")
+    return text, ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small budgets (10k steps, 3 seeds)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per agent (default 5, quick 3)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the compare")
+    parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agents")
+    parser.add_argument("--scaling-agent", default="sb3-ppo", help="agent of the scaling runs")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "bench-compare"),
+                        help="output folder (re-run to resume an interrupted compare)")
+    parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    args.agents = [a for a in args.agents.split(",") if a]
+    parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{' --quick' if args.quick else ''}`"
+             f" on {time.strftime('%Y-%m-%d')}."]
+    if not args.skip_compare:
+        text, _ = run_compare(args)
+        parts.append(text)
+    if not args.skip_scaling:
+        text, _ = run_scaling(args)
+        print(text)
+        parts.append(text)
+    write_section("compare", "## Compare: REINFORCE vs SB3 on CartPole-v1\n\n" + "\n\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
