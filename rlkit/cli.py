@@ -140,6 +140,103 @@ def solve_mdp_command(
 # Supervised: rlkit.supervised (supervised train, supervised evaluate)
 # ---------------------------------------------------------------------------------------------
 
+supervised_app = typer.Typer(
+    name="supervised",
+    help="Train and evaluate the MLP / CNN / RNN backbones on MNIST and Fashion-MNIST.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(supervised_app, name="supervised")
+
+
+def _supervised_table(title: str, rows: list[tuple[str, str]], history=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if history:
+        table = Table(title=title)
+        for col in ("epoch", "train loss", "train acc", "test loss", "test acc", "img/s", "time (s)"):
+            table.add_column(col, justify="right")
+        for m in history:
+            table.add_row(str(m.epoch), f"{m.train_loss:.4f}", f"{m.train_accuracy:.2%}",
+                          f"{m.test_loss:.4f}", f"{m.test_accuracy:.2%}", f"{m.images_per_second:,.0f}",
+                          f"{m.seconds:.1f}")
+        console.print(table)
+    summary = Table(show_header=False, title=None if history else title)
+    summary.add_column(style="bold")
+    summary.add_column()
+    for key, value in rows:
+        summary.add_row(key, value)
+    console.print(summary)
+
+
+@supervised_app.command("train")
+def supervised_train(
+    model: str = typer.Option("cnn", "--model", "-m",
+                              help="mlp, cnn, rnn, mlp-textbook, or a YAML/JSON backbone config file."),
+    dataset: str = typer.Option("mnist", "--dataset", help="mnist or fashion-mnist."),
+    epochs: int = typer.Option(None, "--epochs", "-e", help="Epochs (default: the model's preset)."),
+    batch_size: int = typer.Option(None, "--batch-size", "-b", help="Batch size (default: the preset's)."),
+    lr: float = typer.Option(None, "--lr", help="(Peak) learning rate (default: the preset's)."),
+    optimizer: str = typer.Option(None, "--optimizer", help="adam, adamw, sgd or adadelta."),
+    augment: int = typer.Option(None, "--augment", help="Largest random shift in pixels (0 = none)."),
+    data_dir: str = typer.Option(None, "--data-dir", help="Folder with the four IDX files (searched first)."),
+    download: bool = typer.Option(False, "--download", help="Fetch missing files (MD5-checked)."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
+    run_dir: str = typer.Option(None, "--run-dir",
+                                help="Run folder (default runs/<dataset>/<model>/<time>-s<seed>)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    train_subset: int = typer.Option(None, "--train-subset", help="Train on this many images only."),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: one per core)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a classifier on MNIST / Fashion-MNIST; write config, metrics, checkpoint and plots."""
+    from rlkit.supervised.train import fit
+
+    result = fit(model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                 augment=augment, data_dir=data_dir, download=download, seed=seed,
+                 run_dir=run_dir or "auto", device=device, train_subset=train_subset, threads=threads,
+                 progress=False if quiet else None)
+    summary = result.summary()
+    if fmt == OutputFormat.json:
+        print_json(summary)
+        return
+    _supervised_table(
+        f"{summary['model']} on {summary['dataset']}",
+        [("test accuracy", f"{result.test_accuracy:.2%}"), ("parameters", f"{result.parameters:,}"),
+         ("epochs", str(result.epochs)), ("seconds", f"{result.seconds:.1f}"),
+         ("images/s", f"{result.images_per_second:,.0f}"), ("device", result.device),
+         ("run dir", str(result.run_dir))],
+        result.history,
+    )
+
+
+@supervised_app.command("evaluate")
+def supervised_evaluate(
+    run_dir: str = typer.Argument(..., help="A run folder of `rlkit supervised train` (or its model.pt)."),
+    data_dir: str = typer.Option(None, "--data-dir", help="Folder with the four IDX files (searched first)."),
+    batch_size: int = typer.Option(2000, "--batch-size", "-b", help="Evaluation batch size."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Re-score a run's checkpoint on its dataset's test set."""
+    from rlkit.supervised.train import evaluate_run
+
+    result = evaluate_run(run_dir, data_dir=data_dir, device=device, batch_size=batch_size)
+    summary = result.summary()
+    if fmt == OutputFormat.json:
+        print_json(summary)
+        return
+    _supervised_table(
+        f"{summary['model']} on {summary['dataset']} (test set)",
+        [("test accuracy", f"{result.test_accuracy:.2%}"), ("test loss", f"{result.test_loss:.4f}"),
+         ("images", f"{result.n_images:,}"), ("parameters", f"{result.parameters:,}"),
+         ("run dir", str(result.run_dir))],
+    )
+
 
 # ---------------------------------------------------------------------------------------------
 # Agents and runs: rlkit.agents, rlkit.runs (train, evaluate, plot)
@@ -149,6 +246,129 @@ def solve_mdp_command(
 # ---------------------------------------------------------------------------------------------
 # Experiments: rlkit.experiments (compare, sweep)
 # ---------------------------------------------------------------------------------------------
+
+
+def _experiment_table(title: str, result, *, with_params: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlkit.experiments.compare import summary_table
+
+    headers, cells = summary_table(result.summary, with_params=with_params)
+    for name in ("env", "agent"):  # a column with one value goes into the title
+        col = headers.index(name)
+        if len({row[col] for row in cells}) == 1:
+            title += "" if cells[0][col] in title else f" | {name} {cells[0][col]}"
+            headers = headers[:col] + headers[col + 1:]
+            cells = [row[:col] + row[col + 1:] for row in cells]
+    short = {"final eval mean [95% CI]": "final eval [95% CI]", "steps to threshold": "steps to thr.",
+             "time to threshold": "time to thr."}
+    headers = [short.get(h, h) for h in headers]
+    table = Table(title=title)
+    for h in headers:
+        table.add_column(h, justify="left" if h in ("env", "agent", "config", "params") else "right")
+    for row in cells:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for r in result.failed:
+        console.print(f"[red]failed[/red] {r.spec.trial_id}: {r.error}", markup=True, highlight=False)
+    console.print(f"{len(result.results)} trials ({result.reused} reused from an earlier run), "
+                  f"{len(result.failed)} failed; results in {result.out}", highlight=False)
+
+
+def _experiment_json(result, extra: dict | None = None) -> None:
+    print_json({"out": str(result.out), "trials": len(result.results), "reused": result.reused,
+                "failed": [{"trial_id": r.spec.trial_id, "error": r.error} for r in result.failed],
+                **(extra or {}), "rows": result.summary})
+
+
+def _split_commas(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@app.command("compare")
+def compare_cmd(
+    env: list[str] = typer.Option(..., "--env", "-e", help="Env id(s), comma-separated or repeated."),
+    agents: str = typer.Option("reinforce,sb3-ppo,sb3-a2c,sb3-dqn", "--agents", "-a",
+                               help="Comma-separated: reinforce, sb3-ppo, sb3-a2c, sb3-dqn."),
+    seeds: int = typer.Option(5, "--seeds", "-n", help="Seeds per agent and env (0..N-1)."),
+    total_timesteps: int = typer.Option(None, "--total-timesteps", "-t",
+                                        help="Budget of every agent (default: each preset's own)."),
+    eval_episodes: int = typer.Option(10, "--eval-episodes", help="Episodes per evaluation."),
+    eval_every: int = typer.Option(None, "--eval-every",
+                                   help="Env steps between evaluations (default: smallest budget / 10)."),
+    workers: int = typer.Option(None, "--workers", "-w", help="Parallel trials (default: CPU cores)."),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
+    ray_address: str = typer.Option(None, "--ray-address",
+                                    help="Join this Ray cluster (else $RAY_ADDRESS, else a local Ray)."),
+    ship_code: bool = typer.Option(False, "--ray-ship-code",
+                                   help="Send this rlkit package to the Ray workers (runtime_env)."),
+    out: str = typer.Option(None, "--out", "-o",
+                            help="Output folder (default runs/compare/<envs>-<time>); reuse it to resume."),
+    sets: list[str] = typer.Option([], "--set", "-s", help="AGENT.KEY=VALUE override (repeatable)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Compare agents on the same envs, seeds and evaluation protocol; table, CSV and curves."""
+    from rlkit.experiments.compare import compare, parse_sets
+
+    agent_list = _split_commas([agents])
+    result = compare(
+        _split_commas(env), agent_list, seeds=seeds, total_timesteps=total_timesteps,
+        eval_episodes=eval_episodes, eval_every=eval_every, workers=workers, backend=backend,
+        ray_address=ray_address, ship_code=ship_code, out=out, overrides=parse_sets(sets, agent_list),
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    if fmt == OutputFormat.json:
+        _experiment_json(result)
+        return
+    _experiment_table("rlkit compare", result)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    agent: str = typer.Option("reinforce", "--agent", "-a", help="reinforce, sb3-ppo, sb3-a2c or sb3-dqn."),
+    env: str = typer.Option(..., "--env", "-e", help="Env id."),
+    grid: list[str] = typer.Option(..., "--grid", "-g",
+                                   help="KEY=V1,V2,... (repeatable; dotted keys reach nested fields)."),
+    seeds: int = typer.Option(3, "--seeds", "-n", help="Seeds per configuration (0..N-1)."),
+    total_timesteps: int = typer.Option(None, "--total-timesteps", "-t",
+                                        help="Budget per trial (default: the preset's)."),
+    eval_episodes: int = typer.Option(10, "--eval-episodes", help="Episodes per evaluation."),
+    eval_every: int = typer.Option(None, "--eval-every", help="Env steps between evaluations."),
+    workers: int = typer.Option(None, "--workers", "-w", help="Parallel trials (default: CPU cores)."),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
+    ray_address: str = typer.Option(None, "--ray-address",
+                                    help="Join this Ray cluster (else $RAY_ADDRESS, else a local Ray)."),
+    ship_code: bool = typer.Option(False, "--ray-ship-code",
+                                   help="Send this rlkit package to the Ray workers (runtime_env)."),
+    out: str = typer.Option(None, "--out", "-o",
+                            help="Output folder (default runs/sweep/<env>-<agent>-<time>); "
+                            "reuse it to resume."),
+    sets: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE (or AGENT.KEY=VALUE) override."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Grid-search an agent's hyperparameters over seeds; ranked table; best config as a preset."""
+    from rlkit.experiments.compare import parse_sets
+    from rlkit.experiments.sweep import parse_grid, sweep
+
+    result = sweep(
+        agent, env, parse_grid(grid), seeds=seeds, total_timesteps=total_timesteps,
+        eval_episodes=eval_episodes, eval_every=eval_every,
+        overrides=parse_sets(sets, [agent]).get(agent, {}), workers=workers, backend=backend,
+        ray_address=ray_address, ship_code=ship_code, out=out, progress=not quiet and sys.stderr.isatty(),
+    )
+    best = {"best_config_id": result.best_config_id,
+            "best_preset": str(result.best_preset_path) if result.best_preset_path else None}
+    if fmt == OutputFormat.json:
+        _experiment_json(result.experiment, best)
+        return
+    _experiment_table(f"rlkit sweep: {agent} on {env}", result.experiment, with_params=True)
+    if result.best_preset_path is not None:
+        typer.echo(f"best: {result.best_config_id}; preset snippet in {result.best_preset_path}:")
+        typer.echo(result.best_preset_path.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
