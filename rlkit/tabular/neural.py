@@ -152,7 +152,8 @@ class NeuralPredictionResult:
     :ivar net: the trained :class:`ValueNetwork`; ``value(obs_batch)`` evaluates it.
     :ivar values: v(s) for every state when observations are ``Discrete``, else None.
     :ivar exact: the policy's exact values from :func:`rlkit.mdp.evaluate` when the env has a
-        tabular model and the policy can be written as a matrix, else None.
+        tabular model and the policy is known as a matrix (``"uniform"``, ``"optimal"``, an
+        array, an agent queried greedily or exposing ``action_probabilities``), else None.
     :ivar rmse: final RMS error against ``exact`` over ``eval_mask`` states, else None.
     :ivar loss_curve: one value per finished episode (in the order they finished): the mean of
         the squared TD errors (TD) or of ``(G_t - v(S_t))^2`` (MC) over its steps.
@@ -298,8 +299,11 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
     else:
         raise RlkitError(f"policy must be 'uniform', 'optimal', an (S, A)/(S,) array, an agent with "
                          f"predict() or a callable, got {type(policy).__name__}")
+    # The exact values need the policy as a matrix: an agent's greedy actions, or the probabilities
+    # it exposes. A plain callable may be stochastic, so it gets none (turn it into a matrix with
+    # rlkit.envs.bridge.policy_matrix, or pass exact= values).
     matrix = None
-    if model is not None:
+    if model is not None and hasattr(policy, "predict"):
         from rlkit.envs.bridge import policy_matrix
 
         try:
