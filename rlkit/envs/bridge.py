@@ -272,6 +272,16 @@ def policy_matrix(
     return result
 
 
+def pad_policy(pi: np.ndarray, n_states: int) -> np.ndarray:
+    """Extend an (S_obs, A) policy matrix to a model with ``n_states >= S_obs`` states: the states
+    a Gymnasium import adds (one absorbing ``"terminal"``) take action 0, which changes nothing."""
+    if len(pi) >= n_states:
+        return pi
+    extra = np.zeros((n_states - len(pi), pi.shape[1]))
+    extra[:, 0] = 1.0
+    return np.vstack([pi, extra])
+
+
 # -- exact evaluation ----------------------------------------------------------------------------
 
 
@@ -311,11 +321,8 @@ def evaluate_tabular_policy(
     n_obs = int(base_space.n) if isinstance(base_space, spaces.Discrete) else n_states
     if n_obs > n_states:
         raise RlkitError(f"tabular bridge: the env has {n_obs} states but its model {n_states}")
-    pi = policy_matrix(env, policy, deterministic=deterministic, n_states=n_obs, n_actions=n_actions)
-    if n_obs < n_states:  # states the model adds (an absorbing "terminal"): any action will do
-        extra = np.zeros((n_states - n_obs, n_actions))
-        extra[:, 0] = 1.0
-        pi = np.vstack([pi, extra])
+    pi = pad_policy(policy_matrix(env, policy, deterministic=deterministic, n_states=n_obs,
+                                  n_actions=n_actions), n_states)
     v = np.asarray(evaluate(model, pi, method="exact").values, dtype=float)
     opt = policy_iteration(model) if tol is None else policy_iteration(model, tol=tol)
     v_star = np.asarray(opt.values, dtype=float)
@@ -354,6 +361,7 @@ def evaluate_tabular_policy(
 __all__ = [
     "TabularPolicyReport",
     "evaluate_tabular_policy",
+    "pad_policy",
     "policy_matrix",
     "start_distribution",
     "state_observations",

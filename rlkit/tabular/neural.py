@@ -267,7 +267,8 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
                              "(rlkit/TabularMDP-v0, FrozenLake...)")
         from rlkit.mdp import policy_iteration
 
-        policy = np.asarray(policy_iteration(model).policy)
+        n_obs = int(env.observation_space.n)  # a Gymnasium import may add an absorbing state
+        policy = np.asarray(policy_iteration(model).policy)[:n_obs]
     if isinstance(policy, str):
         raise RlkitError(f"unknown policy {policy!r}; use 'uniform', 'optimal', a matrix, an agent "
                          "or a callable")
@@ -468,9 +469,11 @@ def neural_prediction(
         if isinstance(exact, np.ndarray):
             exact_values = np.asarray(exact, dtype=float)
         elif exact and model is not None and matrix is not None:
+            from rlkit.envs.bridge import pad_policy
             from rlkit.mdp import evaluate
 
             m = model.with_gamma(gamma) if float(model.gamma) != gamma else model
+            matrix = pad_policy(matrix, int(m.n_states))
             exact_values = np.asarray(evaluate(m, matrix, method="exact").values, dtype=float)
         if exact_values is not None and model is not None:
             eval_mask = ~np.asarray(model.terminal, dtype=bool)
