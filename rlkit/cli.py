@@ -136,6 +136,179 @@ def solve_mdp_command(
 # ---------------------------------------------------------------------------------------------
 
 
+def _tabular_kwargs(items: list[str] | None) -> dict | None:
+    if not items:
+        return None
+    from rlkit.mdp.io import parse_env_kwargs
+
+    return parse_env_kwargs(list(items)) or None
+
+
+def _fmt(x: object, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(x)
+    return "nan" if v != v else f"{v:.{digits}g}"
+
+
+@app.command("evaluate-policy")
+def evaluate_policy_command(
+    spec: str = typer.Argument(..., help="A catalog name (see `rlkit envs`), a .yaml/.json/.npz model file, "
+                               "or gym:<EnvId> (with a model, or any env with Discrete observations)."),
+    method: str = typer.Option("td", "--method", "-m", help="mc | every-visit-mc | td | nstep | td-lambda | "
+                               "batch-td | batch-mc."),
+    policy: str = typer.Option("uniform", "--policy", help="uniform | optimal | a .npy/.csv/.json file with "
+                               "(S, A) probabilities or (S,) action indices."),
+    episodes: int = typer.Option(100, "--episodes", "-e", help="Episodes per run."),
+    alpha: float = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
+                                "without --alpha uses sample averages)."),
+    n: int = typer.Option(4, "--n", help="Steps of n-step TD."),
+    lam: float = typer.Option(0.9, "--lambda", help="Lambda of TD(lambda), in [0, 1]."),
+    trace: str = typer.Option("accumulating", "--trace", help="accumulating | replacing (TD(lambda))."),
+    runs: int = typer.Option(1, "--runs", "-r", help="Independent runs, advanced together; curves are "
+                             "averaged over them."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
+    gamma: float = typer.Option(None, "--gamma", "-g", help="Discount in [0, 1], overriding the spec's."),
+    init: float = typer.Option(0.0, "--init", help="Initial value of the non-terminal states."),
+    start: str = typer.Option(None, "--start", help="Start state name (default: the model's start, else "
+                              "uniform over non-terminal states); 'uniform' for uniform."),
+    max_steps: int = typer.Option(None, "--max-steps",
+                                  help="Truncate episodes after this many steps (default 10000)."),
+    env_kwargs: list[str] = typer.Option(None, "--env-kwargs", "-k",
+                                         help="key=value parameters of the spec."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    plot: str = typer.Option(None, "--plot", help="Write a PNG: the RMS error per episode (mean over runs, "
+                             "95% band); the estimates as bars where there is no model."),
+) -> None:
+    """Evaluate a policy from sampled episodes (Monte Carlo, TD, n-step TD, TD(lambda)), scored
+    against the exact values when the spec has a model."""
+    from rlkit.tabular.prediction import evaluate_policy
+
+    res = evaluate_policy(spec, policy, method=method, episodes=episodes, runs=runs, alpha=alpha, n=n,
+                          lam=lam, trace=trace, seed=seed, gamma=gamma, start=start, init=init,
+                          max_steps=max_steps,
+                          env_kwargs=_tabular_kwargs(env_kwargs))
+    written = None
+    if plot:
+        import numpy as np
+
+        from rlkit import plotting
+
+        title = f"{res.method} on {res.info.get('source', spec)} ({res.runs} runs)"
+        if res.rmse_runs is not None:
+            written = plotting.plot_curves({res.method: res.rmse_runs}, x=np.arange(1, res.episodes + 1),
+                                           xlabel="episode", ylabel="RMS error (non-terminal states)",
+                                           title=title, path=plot)
+        else:
+            written = plotting.plot_values(res.values, states=res.states, title=title, path=plot)
+    if fmt == OutputFormat.json:
+        out = res.to_dict()
+        out["spec"] = spec
+        print_json(out)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        p = ", ".join(f"{k}={_fmt(v)}" for k, v in res.params.items())
+        table = Table(title=f"{res.method} ({p}) on {res.info.get('source', spec)}: {res.runs} run(s) x "
+                      f"{res.episodes} episodes, gamma={res.gamma:g}")
+        for col in ("state", "estimate", "std over runs", "exact", "error"):
+            table.add_column(col, justify="left" if col == "state" else "right")
+        std = res.values_runs.std(axis=0)
+        for i, name in enumerate(res.states):
+            ex = None if res.exact is None else res.exact[i]
+            err = None if ex is None else res.values[i] - ex
+            table.add_row(name, _fmt(res.values[i]), _fmt(std[i]), _fmt(ex), _fmt(err))
+        Console().print(table)
+        if res.rmse is not None:
+            typer.echo(f"RMS error over non-terminal states after {res.episodes} episodes: {res.rmse:.4g} "
+                       f"(mean over runs; of the run-averaged estimate: {res.rmse_of_mean:.4g}); "
+                       f"{res.seconds:.3g} s")
+        else:
+            typer.echo(f"no model, so no exact values; {res.seconds:.3g} s")
+    if written:
+        typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+
+
+@app.command("control")
+def control_command(
+    spec: str = typer.Argument(..., help="A catalog name (see `rlkit envs`), a .yaml/.json/.npz model file, "
+                               "or gym:<EnvId> (with a model, or any env with Discrete spaces)."),
+    method: str = typer.Option("q-learning", "--method", "-m", help="sarsa | expected-sarsa | q-learning | "
+                               "double-q-learning | mc-control."),
+    episodes: int = typer.Option(500, "--episodes", "-e", help="Episodes per run."),
+    alpha: str = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1]: a number, "
+                              "'linear:START,END,EPISODES' or 'exp:START,DECAY[,MIN]' (default 0.1; "
+                              "mc-control: sample averages)."),
+    epsilon: str = typer.Option("0.1", "--epsilon", help="Exploration in [0, 1]: a number or a schedule "
+                                "like --alpha."),
+    runs: int = typer.Option(1, "--runs", "-r", help="Independent runs, advanced together."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
+    gamma: float = typer.Option(None, "--gamma", "-g", help="Discount in [0, 1], overriding the spec's."),
+    q_init: float = typer.Option(0.0, "--q-init", help="Initial action values."),
+    exploring_starts: bool = typer.Option(False, "--exploring-starts", help="mc-control: random start state "
+                                          "and first action, then greedy."),
+    max_steps: int = typer.Option(None, "--max-steps",
+                                  help="Truncate episodes after this many steps (default 10000)."),
+    env_kwargs: list[str] = typer.Option(None, "--env-kwargs", "-k",
+                                         help="key=value parameters of the spec."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    plot: str = typer.Option(None, "--plot", help="Write a PNG: the sum of rewards per episode (mean over "
+                             "runs, 95% band)."),
+) -> None:
+    """Learn a policy from samples (SARSA, Expected SARSA, Q-learning, Double Q-learning, Monte Carlo
+    control); print the greedy policy and, with a model, its exact value beside V*."""
+    from rlkit.tabular.control import control
+
+    res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
+                  seed=seed, q_init=q_init, max_steps=max_steps, exploring_starts=exploring_starts,
+                  env_kwargs=_tabular_kwargs(env_kwargs))
+    written = None
+    if plot:
+        import numpy as np
+
+        from rlkit import plotting
+
+        written = plotting.plot_curves({res.method: res.returns_runs},
+                                       x=np.arange(1, res.episodes + 1), xlabel="episode",
+                                       ylabel="sum of rewards in the episode",
+                                       title=f"{res.method} on {res.info.get('source', spec)} "
+                                       f"({res.runs} runs)",
+                                       path=plot)
+    if fmt == OutputFormat.json:
+        out = res.to_dict()
+        out["spec"] = spec
+        print_json(out)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        p = ", ".join(f"{k}={v}" for k, v in res.params.items())
+        table = Table(title=f"{res.method} ({p}) on {res.info.get('source', spec)}: {res.runs} run(s) x "
+                      f"{res.episodes} episodes, gamma={res.gamma:g}")
+        for col in ("state", "greedy action", "max Q", "value of greedy policy", "V*"):
+            table.add_column(col, justify="left" if col in ("state", "greedy action") else "right")
+        qmax = res.q.max(axis=1)
+        for i, name in enumerate(res.states):
+            pv = None if res.policy_value is None else res.policy_value[i]
+            vs = None if res.optimal_values is None else res.optimal_values[i]
+            table.add_row(name, res.actions[res.policy[i]], _fmt(qmax[i]), _fmt(pv), _fmt(vs))
+        Console().print(table)
+        tail = max(1, res.episodes // 10)
+        typer.echo(f"mean sum of rewards over the last {tail} episodes: "
+                   f"{res.returns_curve[-tail:].mean():.4g} (mean over runs); {res.seconds:.3g} s")
+        if res.policy_start_value is not None:
+            typer.echo(f"greedy policy from the start: {res.policy_start_value:.6g}; optimal: "
+                       f"{_fmt(res.optimal_start_value, 6)}")
+        elif "policy_value_error" in res.info:
+            typer.echo(f"greedy policy value: undefined ({res.info['policy_value_error']})")
+    if written:
+        typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+
+
 # ---------------------------------------------------------------------------------------------
 # Supervised: rlkit.supervised (supervised train, supervised evaluate)
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,554 @@
+"""Control from samples: SARSA, Expected SARSA, Q-learning, Double Q-learning, Monte Carlo control.
+
+``R`` independent learners (runs) are advanced together: each step chooses an action for every
+run from its own Q table (ε-greedy, ties split evenly), samples the next states of all runs at
+once (:class:`~rlkit.tabular.sampling.ModelSource`) or steps one Gymnasium env per run
+(:class:`~rlkit.tabular.sampling.GymSource`), and applies the update to all runs with a few numpy
+operations. Step size α and exploration ε follow schedules of the episode index
+(:mod:`rlkit.tabular.schedules`). At the end the greedy policy of the Q table and, when a model
+exists, its exact value (:func:`rlkit.mdp.evaluate`) beside the optimal values.
+
+Main entry: :func:`control`; :func:`sarsa`, :func:`expected_sarsa`, :func:`q_learning`,
+:func:`double_q_learning`, :func:`mc_control` wrap it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rlkit.errors import RlkitError
+from rlkit.seeding import SeedLike
+from rlkit.tabular.sampling import DEFAULT_MAX_STEPS, RunStreams, Source, inverse_cdf, make_source
+from rlkit.tabular.schedules import Constant, Schedule, parse_alpha, parse_epsilon
+
+CONTROL_METHODS = ("sarsa", "expected-sarsa", "q-learning", "double-q-learning", "mc-control")
+
+
+@dataclass
+class ControlResult:
+    """What a control method learned, averaged over runs and per run.
+
+    :param method: the method's name.
+    :param q: action values averaged over runs, (S, A) (Double Q-learning: (Q1 + Q2) / 2).
+    :param q_runs: each run's action values, (R, S, A).
+    :param policy: greedy policy of ``q`` (lowest index on ties), (S,).
+    :param policy_runs: each run's greedy policy, (R, S).
+    :param returns_curve: sum of rewards of each episode, averaged over runs, (E,).
+    :param returns_runs: the same per run, (R, E).
+    :param lengths_runs: steps of each episode, (R, E).
+    :param policy_value: exact value of ``policy`` (model only; None without a model or when the
+        policy never terminates with gamma = 1, see ``info["policy_value_error"]``).
+    :param policy_value_runs: exact value of each run's greedy policy, (R, S) (NaN rows where
+        it is undefined), or None.
+    :param optimal_values: V* by policy iteration (model only).
+    :param optimal_policy: a policy attaining V* (model only).
+    :param start: start distribution of the episodes (model only), to score ``start @ values``.
+    :param states: state names.
+    :param actions: action names.
+    :param gamma: discount.
+    :param episodes: episodes per run.
+    :param runs: number of runs.
+    :param params: the method's parameters.
+    :param seconds: wall time.
+    :param info: extras.
+    """
+
+    method: str
+    q: np.ndarray
+    q_runs: np.ndarray
+    policy: np.ndarray
+    policy_runs: np.ndarray
+    returns_curve: np.ndarray
+    returns_runs: np.ndarray
+    lengths_runs: np.ndarray
+    policy_value: np.ndarray | None
+    policy_value_runs: np.ndarray | None
+    optimal_values: np.ndarray | None
+    optimal_policy: np.ndarray | None
+    start: np.ndarray | None
+    states: list[str]
+    actions: list[str]
+    gamma: float
+    episodes: int
+    runs: int
+    params: dict[str, Any]
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lengths_curve(self) -> np.ndarray:
+        """Steps per episode averaged over runs, (E,)."""
+        return self.lengths_runs.mean(axis=0)
+
+    @property
+    def policy_start_value(self) -> float | None:
+        """Value of the greedy policy from the start distribution (model only)."""
+        if self.policy_value is None or self.start is None:
+            return None
+        m = self.start > 0
+        return float(self.start[m] @ self.policy_value[m])
+
+    @property
+    def optimal_start_value(self) -> float | None:
+        """V* from the start distribution (model only)."""
+        if self.optimal_values is None or self.start is None:
+            return None
+        m = self.start > 0
+        return float(self.start[m] @ self.optimal_values[m])
+
+    def __repr__(self) -> str:
+        v = "" if self.policy_start_value is None else f", policy_start_value={self.policy_start_value:.4g}"
+        return (f"ControlResult(method={self.method!r}, n_states={len(self.states)}, runs={self.runs}, "
+                f"episodes={self.episodes}, final_return={self.returns_curve[-1]:.4g}{v}, "
+                f"seconds={self.seconds:.3g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        def lst(a: np.ndarray | None) -> Any:
+            return None if a is None else a.tolist()
+
+        return {
+            "method": self.method, "states": self.states, "actions": self.actions, "gamma": self.gamma,
+            "episodes": self.episodes, "runs": self.runs, "params": self.params,
+            "q": self.q.tolist(), "policy": self.policy.tolist(),
+            "returns_curve": self.returns_curve.tolist(), "lengths_curve": self.lengths_curve.tolist(),
+            "policy_value": lst(self.policy_value), "optimal_values": lst(self.optimal_values),
+            "policy_start_value": self.policy_start_value, "optimal_start_value": self.optimal_start_value,
+            "policy_agreement": None if self.optimal_policy is None else float(np.mean(
+                self.policy_runs == self.optimal_policy[None])),
+            "seconds": self.seconds, "info": self.info,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# ε-greedy over the available actions, sampled with one uniform per run
+# ---------------------------------------------------------------------------------------------
+
+
+def _masked(q: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
+    return q if avail is None else np.where(avail, q, -np.inf)
+
+
+def epsilon_greedy_available(q: np.ndarray, eps: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
+    """ε-greedy probabilities (k, A) over the available actions: ε spread evenly over them, 1 - ε
+    over the greedy ones (ties split evenly)."""
+    qm = _masked(q, avail)
+    best = qm == qm.max(axis=1, keepdims=True)
+    e = eps[:, None] if np.ndim(eps) else eps
+    greedy = (1.0 - e) * best / best.sum(axis=1, keepdims=True)
+    if avail is None:
+        return greedy + e / q.shape[1]
+    return greedy + e * avail / avail.sum(axis=1, keepdims=True)
+
+
+def _sample(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    return np.minimum(inverse_cdf(cdf, u), probs.shape[1] - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The learners
+# ---------------------------------------------------------------------------------------------
+
+
+class _Learner:
+    """State shared by the TD learners: Q tables, schedules, episode bookkeeping."""
+
+    def __init__(self, source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule,
+                 epsilon: Schedule, q_init: float, double: bool, avail: np.ndarray | None) -> None:
+        S, A = source.n_states, source.n_actions
+        self.source, self.R, self.E, self.S, self.A = source, runs, episodes, S, A
+        self.streams = RunStreams(seed, runs)
+        self.alpha, self.epsilon = alpha, epsilon
+        self.avail = avail
+        self.Q = np.full((runs, S, A), float(q_init))
+        if source.terminal is not None:
+            self.Q[:, source.terminal] = 0.0
+        self.Q2 = self.Q.copy() if double else None
+        self.returns = np.zeros((runs, episodes))
+        self.lengths = np.zeros((runs, episodes), np.intp)
+
+    def behaviour_q(self, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
+        rs = rows * self.S + states
+        q = self.Q.reshape(-1, self.A)[rs]
+        return q if self.Q2 is None else q + self.Q2.reshape(-1, self.A)[rs]
+
+    def choose(self, rows: np.ndarray, states: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        avail = None if self.avail is None else self.avail[states]
+        probs = epsilon_greedy_available(self.behaviour_q(rows, states), eps, avail)
+        return _sample(probs, self.streams.draw(rows))
+
+
+def _td_control(source: Source, method: str, runs: int, episodes: int, seed: SeedLike, alpha: Schedule,
+                epsilon: Schedule, q_init: float, max_steps: int, avail: np.ndarray | None) -> _Learner:
+    """SARSA (S&B p. 130), Expected SARSA (p. 133), Q-learning (p. 131), Double Q-learning (p. 136),
+    all runs at once; episodes restart as soon as they end."""
+    L = _Learner(source, runs, episodes, seed, alpha, epsilon, q_init, method == "double-q-learning", avail)
+    g = source.gamma
+    R = runs
+    rows_all = np.arange(R)
+    ep = np.zeros(R, np.intp)
+    t_ep = np.zeros(R, np.intp)
+    ret = np.zeros(R)
+    s = source.reset(rows_all, L.streams)
+    sarsa = method == "sarsa"
+    a_next = L.choose(rows_all, s, epsilon(ep)) if sarsa else None
+    Q, Q2 = L.Q, L.Q2
+    Qrows = Q.reshape(R * source.n_states, -1)
+    S = source.n_states
+    if isinstance(epsilon, Constant):
+        eps_c = float(epsilon.start)
+        epsilon = lambda e: eps_c  # noqa: E731
+    if isinstance(alpha, Constant):
+        alp_c = float(alpha.start)
+        alpha = lambda e: alp_c  # noqa: E731
+    while True:
+        act = rows_all[ep < episodes]
+        if act.size == 0:
+            break
+        ss = s[act]
+        eps = epsilon(ep[act])
+        alp = alpha(ep[act])
+        a = a_next[act] if sarsa else L.choose(act, ss, eps)
+        s2, r, term, trunc = source.step(act, ss, a, L.streams)
+        t_ep[act] += 1
+        end = term | trunc | (t_ep[act] >= max_steps)
+        cont = ~term
+        i_sa = (act * S + ss, a)                                  # Q[run, s, a] as Qrows[i_sa]
+        if method == "q-learning":
+            nxt = _masked(Qrows[act * S + s2], None if avail is None else avail[s2]).max(axis=1)
+            target = r + g * np.where(cont, nxt, 0.0)
+            Qrows[i_sa] += alp * (target - Qrows[i_sa])
+        elif method == "expected-sarsa":
+            qn = Qrows[act * S + s2]
+            probs = epsilon_greedy_available(qn, eps, None if avail is None else avail[s2])
+            nxt = np.sum(probs * qn, axis=1)
+            target = r + g * np.where(cont, nxt, 0.0)
+            Qrows[i_sa] += alp * (target - Qrows[i_sa])
+        elif sarsa:
+            # the next action is chosen before the update (also at a truncation, to bootstrap)
+            if cont.all():
+                a2 = L.choose(act, s2, eps)
+            else:
+                a2 = np.zeros(act.size, np.intp)
+                if cont.any():
+                    a2[cont] = L.choose(act[cont], s2[cont], eps if np.isscalar(eps) else eps[cont])
+            nxt = Qrows[act * S + s2, a2]
+            target = r + g * np.where(cont, nxt, 0.0)
+            Qrows[i_sa] += alp * (target - Qrows[i_sa])
+            a_next[act] = a2
+        else:  # double Q-learning: a fair coin picks the table to update
+            coin = L.streams.draw(act) < 0.5
+            for upd, other, m in ((Q, Q2, coin), (Q2, Q, ~coin)):
+                if not m.any():
+                    continue
+                rr, sa, aa, s2m, rm, cm = act[m], ss[m], a[m], s2[m], r[m], cont[m]
+                al = alp if np.isscalar(alp) else alp[m]
+                best = _masked(upd[rr, s2m], None if avail is None else avail[s2m]).argmax(axis=1)
+                target = rm + g * np.where(cm, other[rr, s2m, best], 0.0)
+                upd[rr, sa, aa] += al * (target - upd[rr, sa, aa])
+        ret[act] += r
+        s[act] = s2
+        if end.any():
+            done = act[end]
+            L.returns[done, ep[done]] = ret[done]
+            L.lengths[done, ep[done]] = t_ep[done]
+            ep[done] += 1
+            ret[done] = 0.0
+            t_ep[done] = 0
+            again = done[ep[done] < episodes]
+            if again.size:
+                s[again] = source.reset(again, L.streams)
+                if sarsa:
+                    a_next[again] = L.choose(again, s[again], epsilon(ep[again]))
+    return L
+
+
+def _mc_control(source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule | None,
+                epsilon: Schedule, q_init: float, max_steps: int, avail: np.ndarray | None,
+                exploring_starts: bool, first_visit: bool, gamma: float) -> _Learner:
+    """On-policy Monte Carlo control (S&B p. 101, ε-soft) or Monte Carlo ES (p. 99): play one
+    episode in every run, then update Q(S_t, A_t) towards G_t (first visits of each pair by default)
+    by sample averages (``alpha`` None) or a constant/scheduled step size."""
+    L = _Learner(source, runs, episodes, seed, alpha or parse_alpha(1.0), epsilon, q_init, False, avail)
+    S, A, R = source.n_states, source.n_actions, runs
+    rows_all = np.arange(R)
+    N = np.zeros((R, S, A))
+    Q = L.Q
+    es_start = None
+    if exploring_starts:
+        if not source.can_set_state:
+            raise RlkitError(f"exploring starts need a model whose start state can be chosen; "
+                             f"{source.name} is a Gymnasium env: use mc-control with epsilon instead",
+                             where="exploring_starts")
+        ok = ~source.terminal
+        es_start = ok / ok.sum()
+    for k in range(episodes):
+        eps = epsilon(np.full(R, k)) if not exploring_starts else np.zeros(R)
+        s = source.reset(rows_all, L.streams, es_start)
+        cap = 64
+        St = np.zeros((R, cap), np.intp)
+        At = np.zeros((R, cap), np.intp)
+        Rt = np.zeros((R, cap))
+        live = np.ones(R, bool)
+        t = 0
+        while live.any():
+            if t == cap:
+                St = np.concatenate([St, np.zeros_like(St)], axis=1)
+                At = np.concatenate([At, np.zeros_like(At)], axis=1)
+                Rt = np.concatenate([Rt, np.zeros_like(Rt)], axis=1)
+                cap *= 2
+            act = rows_all[live]
+            ss = s[act]
+            if exploring_starts and t == 0:
+                okA = np.ones((act.size, A), bool) if avail is None else avail[ss]
+                a = _sample(okA / okA.sum(axis=1, keepdims=True), L.streams.draw(act))
+            else:
+                a = L.choose(act, ss, eps[act])
+            s2, r, term, trunc = source.step(act, ss, a, L.streams)
+            St[act, t], At[act, t], Rt[act, t] = ss, a, r
+            s[act] = s2
+            t += 1
+            end = term | trunc | (t >= max_steps)
+            L.returns[act, k] += r
+            if end.any():
+                L.lengths[act[end], k] = t
+                live[act[end]] = False
+        # returns backwards, then the updates in time order (first visits of each (s, a) pair)
+        T = t
+        lengths = L.lengths[:, k]
+        G = np.zeros((R, T))
+        nxt = np.zeros(R)
+        for j in range(T - 1, -1, -1):
+            inside = j < lengths
+            nxt = np.where(inside, Rt[:, j] + gamma * nxt, 0.0)
+            G[:, j] = nxt
+        seen = np.zeros((R, S, A), bool)
+        for j in range(T):
+            inside = j < lengths
+            sj, aj = St[:, j], At[:, j]
+            m = inside & (~seen[rows_all, sj, aj] if first_visit else True)
+            seen[rows_all, sj, aj] |= inside
+            if not m.any():
+                continue
+            rr, sm, am = rows_all[m], sj[m], aj[m]
+            q = Q[rr, sm, am]
+            if alpha is None:
+                N[rr, sm, am] += 1.0
+                Q[rr, sm, am] = q + (G[m, j] - q) / N[rr, sm, am]
+            else:
+                Q[rr, sm, am] = q + alpha(np.full(rr.size, k)) * (G[m, j] - q)
+    return L
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_method(method: str) -> str:
+    m = str(method).strip().lower().replace("_", "-")
+    m = {"qlearning": "q-learning", "double-q": "double-q-learning", "double-qlearning": "double-q-learning",
+         "expected_sarsa": "expected-sarsa", "mc": "mc-control", "monte-carlo": "mc-control",
+         "mc-es": "mc-control"}.get(m, m)
+    if m not in CONTROL_METHODS:
+        raise RlkitError(f"unknown control method {method!r}; choose one of {', '.join(CONTROL_METHODS)}",
+                         where="method")
+    return m
+
+
+def _greedy(q: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
+    """Greedy action per state over the available actions (lowest index on ties)."""
+    if avail is None:
+        return np.argmax(q, axis=-1)
+    return np.argmax(np.where(avail, q, -np.inf), axis=-1)
+
+
+def _reachable(model: Any, policy: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """States reachable from the start distribution under a deterministic policy, bool (S,)."""
+    import scipy.sparse as sp
+
+    S = model.n_states
+    P = model.P
+    rows = np.arange(S)
+    if isinstance(P, list):
+        P_pi = sp.vstack([P[policy[s]][[s]] for s in range(S)]).tocsr()
+    else:
+        P_pi = sp.csr_array(P[policy, rows, :])
+    graph = (P_pi > 0).astype(np.int8)
+    seen = start > 0
+    frontier = seen.copy()
+    while frontier.any():
+        nxt = (graph.T @ frontier.astype(np.int8)) > 0
+        frontier = nxt & ~seen
+        seen |= nxt
+    return seen
+
+
+def _policy_value(model: Any, policy: np.ndarray,
+                  start: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
+    """Exact value of a greedy policy. With gamma = 1 a greedy policy often loops in states it never
+    visited (their Q values are still the initial ones); then the values are given on the states
+    reachable from the start (NaN elsewhere), which do not depend on those loops."""
+    from rlkit.mdp import evaluate, proper_policy
+
+    try:
+        return np.asarray(evaluate(model, policy).values, dtype=float), None
+    except RlkitError as exc:
+        first = str(exc)
+    if start is None or model.gamma < 1.0:
+        return None, first
+    try:
+        reach = _reachable(model, policy, start)
+        patched = np.where(reach, policy, proper_policy(model))
+        v = np.asarray(evaluate(model, patched).values, dtype=float)
+    except RlkitError:
+        return None, first
+    v[~reach] = np.nan
+    return v, None
+
+
+def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: int = 1,
+            alpha: float | str | Schedule | None = None, epsilon: float | str | Schedule = 0.1,
+            gamma: float | None = None, seed: SeedLike = None, start: Any = None, q_init: float = 0.0,
+            max_steps: int | None = None, exploring_starts: bool = False, first_visit: bool = True,
+            env_kwargs: dict | None = None, evaluate_runs: bool = True) -> ControlResult:
+    """Learn a policy from samples with a tabular control method, ``runs`` independent runs at once.
+
+    :param env: an rlkit ``MDP``; a spec for ``rlkit.mdp.load`` (catalog name, file, ``gym:<Id>``);
+        or a Gymnasium env (or ``gym:<Id>`` without a model) with Discrete observations and actions.
+    :param method: ``"sarsa"``, ``"expected-sarsa"``, ``"q-learning"``, ``"double-q-learning"`` or
+        ``"mc-control"``.
+    :param episodes: episodes per run (> 0).
+    :param runs: independent runs advanced together; curves are averaged over them.
+    :param alpha: step size in (0, 1]: a number, a :class:`~rlkit.tabular.schedules.Schedule` or a
+        string ``"linear:START,END,EPISODES"`` / ``"exp:START,DECAY[,MIN]"``. Default 0.1 for the TD
+        methods, sample averages (1/N) for Monte Carlo control.
+    :param epsilon: exploration in [0, 1], same forms as ``alpha`` (ignored with exploring starts).
+    :param gamma: override the model's discount.
+    :param seed: seed or Generator; run r uses ``as_generator(seed).spawn(runs)[r]``.
+    :param start: start states (default: the model's ``meta["initial"]``, else uniform).
+    :param q_init: initial action value (optimistic values encourage exploration).
+    :param max_steps: truncate an episode after this many steps (default 10 000; TD methods
+        bootstrap at a truncation).
+    :param exploring_starts: Monte Carlo ES: random start state and first action, then greedy.
+    :param first_visit: Monte Carlo control updates first visits of each (s, a) only.
+    :param env_kwargs: parameters of a catalog entry or Gymnasium env.
+    :param evaluate_runs: also evaluate every run's greedy policy exactly (``policy_value_runs``).
+    :return: :class:`ControlResult`.
+
+    Example (S&B Example 6.6, cliff walking: Q-learning learns the edge path)::
+
+        >>> from rlkit.tabular import control
+        >>> res = control("cliff-walking", "q-learning", episodes=300, alpha=0.5, epsilon=0.1,
+        ...               runs=5, seed=0)
+        >>> res.policy_start_value              # the 13-step path along the cliff
+        -13.0
+    """
+    t0 = time.perf_counter()
+    method = _check_method(method)
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise RlkitError(f"episodes must be an integer > 0, got {episodes!r}", where="episodes")
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise RlkitError(f"runs must be an integer > 0, got {runs!r}", where="runs")
+    if method == "mc-control":
+        alpha_s = None if alpha is None else parse_alpha(alpha)
+    else:
+        alpha_s = parse_alpha(0.1 if alpha is None else alpha)
+    eps_s = parse_epsilon(epsilon)
+    if exploring_starts and method != "mc-control":
+        raise RlkitError("exploring starts are a Monte Carlo control option; use --method mc-control",
+                         where="exploring_starts")
+    max_steps = DEFAULT_MAX_STEPS if max_steps is None else int(max_steps)
+    if max_steps < 1:
+        raise RlkitError(f"max_steps must be > 0, got {max_steps}", where="max_steps")
+    source = make_source(env, runs=int(runs), gamma=gamma, start=start, env_kwargs=env_kwargs, method=method)
+    if source.is_mrp:
+        raise RlkitError("a reward process has no actions to control: give an MDP", where="env")
+    meta = getattr(source, "meta", {}) or {}
+    avail = meta.get("action_mask")
+    avail = None if avail is None else np.asarray(avail, bool)
+    try:
+        if method == "mc-control":
+            L = _mc_control(source, int(runs), int(episodes), seed, alpha_s, eps_s, q_init, max_steps, avail,
+                            exploring_starts, first_visit, source.gamma)
+        else:
+            L = _td_control(source, method, int(runs), int(episodes), seed, alpha_s, eps_s, q_init, max_steps,
+                            avail)
+    finally:
+        source.close()
+
+    q_runs = L.Q if L.Q2 is None else (L.Q + L.Q2) / 2.0
+    if source.terminal is not None:
+        q_runs[:, source.terminal] = 0.0
+    q = q_runs.mean(axis=0)
+    policy = _greedy(q, avail)
+    policy_runs = _greedy(q_runs, avail)
+    info: dict[str, Any] = {"source": source.name}
+    policy_value = policy_value_runs = optimal_values = optimal_policy = start_d = None
+    model = source.model
+    if model is not None:
+        from rlkit.mdp import policy_iteration
+
+        if float(model.gamma) != source.gamma:
+            model = model.with_gamma(source.gamma)
+        start_d = getattr(source, "start", None)
+        policy_value, err = _policy_value(model, policy, start_d)
+        if err:
+            info["policy_value_error"] = err
+        if evaluate_runs:
+            policy_value_runs = np.full((L.R, source.n_states), np.nan)
+            for r in range(L.R):
+                v, _ = _policy_value(model, policy_runs[r], start_d)
+                if v is not None:
+                    policy_value_runs[r] = v
+        try:
+            sol = policy_iteration(model)
+            optimal_values, optimal_policy = np.asarray(sol.values, float), np.asarray(sol.policy)
+        except RlkitError as exc:
+            info["optimal_error"] = str(exc)
+    params: dict[str, Any] = {
+        "alpha": "sample-average" if alpha_s is None else str(alpha_s), "epsilon": str(eps_s),
+        "q_init": q_init, "max_steps": max_steps,
+    }
+    if method == "mc-control":
+        params.update({"exploring_starts": bool(exploring_starts), "first_visit": bool(first_visit)})
+    return ControlResult(
+        method=method, q=q, q_runs=q_runs, policy=policy, policy_runs=policy_runs,
+        returns_curve=L.returns.mean(axis=0), returns_runs=L.returns, lengths_runs=L.lengths,
+        policy_value=policy_value, policy_value_runs=policy_value_runs, optimal_values=optimal_values,
+        optimal_policy=optimal_policy, start=start_d, states=list(source.states),
+        actions=list(source.actions),
+        gamma=source.gamma, episodes=int(episodes), runs=int(runs), params=params,
+        seconds=time.perf_counter() - t0, info=info,
+    )
+
+
+def sarsa(env: Any, **kwargs: Any) -> ControlResult:
+    """SARSA (on-policy TD control); parameters as in :func:`control`."""
+    return control(env, "sarsa", **kwargs)
+
+
+def expected_sarsa(env: Any, **kwargs: Any) -> ControlResult:
+    """Expected SARSA; parameters as in :func:`control`."""
+    return control(env, "expected-sarsa", **kwargs)
+
+
+def q_learning(env: Any, **kwargs: Any) -> ControlResult:
+    """Q-learning (off-policy TD control); parameters as in :func:`control`."""
+    return control(env, "q-learning", **kwargs)
+
+
+def double_q_learning(env: Any, **kwargs: Any) -> ControlResult:
+    """Double Q-learning; parameters as in :func:`control`."""
+    return control(env, "double-q-learning", **kwargs)
+
+
+def mc_control(env: Any, *, exploring_starts: bool = False, **kwargs: Any) -> ControlResult:
+    """Monte Carlo control (ε-soft on-policy, or exploring starts); parameters as in :func:`control`."""
+    return control(env, "mc-control", exploring_starts=exploring_starts, **kwargs)
