@@ -9,6 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rlkit.errors import RlkitError
 from rlkit.mdp import MDP, MRP, MarkovChain, evaluate, policy_iteration, solve_mrp, value_iteration
@@ -566,6 +568,9 @@ def test_bad_json_names_line(tmp_path):
     path.write_text('{"kind": "chain",\n "transitions": {"a": "a",}}')
     with pytest.raises(RlkitError, match=r"m\.json: malformed JSON at line 2"):
         load(path)
+    path.write_text('{"kind": "chain",\n "transitions": {\n  "a": {"a": 0.5, "b": 0.4},\n  "b": "b"}}')
+    with pytest.raises(RlkitError, match=r"m\.json line 3: transitions\.a: probabilities sum to 0\.9"):
+        load(path)
 
 
 def test_bad_npz(tmp_path):
@@ -605,3 +610,28 @@ def test_unknown_spec_lists_close_matches():
         load("student-mdp", gamma=2.0)
     with pytest.raises(RlkitError, match="takes no parameters"):
         load("student-mdp", env_kwargs={"x": 1})
+
+
+# ------------------------------------------------------------------------------------------------
+# property: any model (awkward names included) saves and loads to the same arrays
+# ------------------------------------------------------------------------------------------------
+
+AWKWARD = ["to", "yes", "1", "null", "a b", "x:y", "p", "reward", "~", "0.5", "[s]", "é"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(S=st.integers(1, 5), A=st.integers(1, 3), seed=st.integers(0, 10**6),
+       kind=st.sampled_from(["mdp", "mrp"]), suffix=st.sampled_from([".yaml", ".json", ".npz"]))
+def test_round_trip_random_models(tmp_path, S, A, seed, kind, suffix):
+    rng = np.random.default_rng(seed)
+    names = list(rng.choice(AWKWARD, size=S, replace=False)) if S <= len(AWKWARD) else None
+    P = rng.dirichlet(np.ones(S) * 0.3, size=(A, S))
+    P[P < 0.05] = 0.0
+    P[..., 0] += 1.0 - P.sum(axis=-1)  # rows sum to 1 again, exactly representable or not
+    R = np.round(rng.normal(size=(S, A)), 3)
+    gamma = float(rng.uniform(0, 1))
+    if kind == "mdp":
+        model = MDP(P, R, gamma, states=names, actions=list(rng.choice(AWKWARD, size=A, replace=False)))
+    else:
+        model = MRP(P[0], R[:, 0], gamma, states=names)
+    assert_same_model(model, load(save(model, tmp_path / f"m{suffix}")))

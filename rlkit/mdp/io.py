@@ -280,9 +280,10 @@ def _prob(x: Any, ctx: _Ctx, field: str, line: int | None) -> float:
 # ------------------------------------------------------------------------------------------------
 
 
-def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_reward: bool):
+def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_reward: bool,
+                   distribution: bool = False):
     """An outcome -> (list of (next name, p, transition reward or None), reward of the whole outcome
-    or None)."""
+    or None). ``distribution``: a mapping is {state: p} even with a state named "to"."""
     if isinstance(spec, (str, int)) and not isinstance(spec, bool):
         return [(_name(spec), 1.0, None)], None
     if isinstance(spec, list):
@@ -320,7 +321,7 @@ def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_
             items = [(t, 1.0 / len(items), r) for t, _, r in items]
         return items, None
     if isinstance(spec, dict):
-        if "to" in spec:
+        if "to" in spec and not distribution:
             unknown = set(spec) - {"to", "reward"}
             if unknown:
                 k = sorted(map(str, unknown))[0]
@@ -334,7 +335,8 @@ def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_
                                     _line_of(spec, "reward"))
                 reward = _number(spec["reward"], ctx, f"{field}.reward", _line_of(spec, "reward"))
             to = spec["to"]
-            outcomes, _ = _parse_outcome(to, ctx, f"{field}.to", _line_of(spec, "to"), allow_reward=False)
+            outcomes, _ = _parse_outcome(to, ctx, f"{field}.to", _line_of(spec, "to"), allow_reward=False,
+                                         distribution=True)
             return outcomes, reward
         if not spec:
             raise ctx.error(field, "empty outcome: give the next state(s)", line)
@@ -537,7 +539,8 @@ def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model
             raise ctx.error(f, f"{s_name!r} is terminal (absorbing, zero reward) and cannot have "
                             "transitions; remove them or drop it from terminal", ln)
         if is_mdp:
-            if not isinstance(per_state, dict) or not per_state or "to" in per_state:
+            if not isinstance(per_state, dict) or not per_state or (
+                    "to" in per_state and "to" not in _name_list(doc.get("actions"), ctx, "actions", None)):
                 raise ctx.error(f, "an MDP state maps each of its actions to an outcome, e.g. "
                                 "{go: s2, stay: {to: s1, reward: -1}}", ln)
             for a, spec in per_state.items():
@@ -1128,7 +1131,8 @@ def _row_items(P: Any, s: int) -> tuple[np.ndarray, np.ndarray]:
 def _outcome_dict(idx: np.ndarray, probs: np.ndarray, states: list[str]) -> Any:
     if len(idx) == 1 and probs[0] == 1.0:
         return states[int(idx[0])]
-    return {states[int(t)]: float(p) for t, p in zip(idx, probs, strict=True)}
+    out = {states[int(t)]: float(p) for t, p in zip(idx, probs, strict=True)}
+    return {"to": out} if "to" in out else out  # a state named "to" needs the explicit form
 
 
 def model_to_dict(model: Model) -> dict[str, Any]:
@@ -1161,9 +1165,10 @@ def model_to_dict(model: Model) -> dict[str, Any]:
             per: dict[str, Any] = {}
             for a in np.flatnonzero(mask[s]):
                 idx, probs = _row_items(mats[a], int(s))
-                out: dict[str, Any] = {"to": _outcome_dict(idx, probs, states)}
+                out: Any = _outcome_dict(idx, probs, states)
                 if model.R[s, a] != 0:
-                    out["reward"] = float(model.R[s, a])
+                    target = out["to"] if isinstance(out, dict) and list(out) == ["to"] else out
+                    out = {"to": target, "reward": float(model.R[s, a])}
                 per[model.actions[a]] = out
             trans[states[s]] = per
     else:
@@ -1217,10 +1222,15 @@ def _read_doc(path: Path, where: str) -> Any:
         raise RlkitError(f"cannot read the file: {exc}", where=where) from None
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RlkitError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                              where=where) from None
+        try:  # JSON is YAML: read it again with line numbers for the error messages
+            again = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
+        except yaml.YAMLError:
+            return doc
+        return again if again == doc else doc
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKey as exc:
@@ -1274,12 +1284,14 @@ def load(spec: str | Path | Model, *, gamma: float | None = None, env_kwargs: di
         return from_gym(env_id, gamma=gamma, **(env_kwargs or {}))
     path = Path(text).expanduser()
     files = catalog_files("envs")
-    if path.suffix.lower() in _SUFFIXES or path.is_file():
+    if path.suffix.lower() in _SUFFIXES:
         if not path.is_file():
             raise RlkitError(f"file not found: {path}")
         return _load_path(path, str(path), gamma, env_kwargs)
-    if text in files:
+    if text in files:  # a catalog name wins over a suffix-less file of the same name
         return _load_path(files[text], f"envs/{files[text].name}", gamma, env_kwargs)
+    if path.is_file():
+        return _load_path(path, str(path), gamma, env_kwargs)
     raise RlkitError(f"unknown model {text!r}{_close(text, list(files))}: not a catalog name (`rlkit envs` "
                      f"lists them: {_listing(list(files))}), not a .yaml/.json/.npz file, not gym:<EnvId>")
 
