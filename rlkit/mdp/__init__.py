@@ -18,6 +18,7 @@ from rlkit.mdp.dp import (
     value_iteration,
 )
 from rlkit.mdp.exact import solve_mrp
+from rlkit.mdp.io import catalog_names, load, save
 from rlkit.mdp.models import MDP, MRP, MarkovChain
 from rlkit.mdp.solution import Solution
 
@@ -25,4 +26,5 @@ __all__ = [
     "MarkovChain", "MRP", "MDP", "Solution",
     "solve_mrp", "evaluate", "policy_iteration", "value_iteration", "modified_policy_iteration",
     "gauss_seidel", "backward_induction", "q_from_v", "greedy_policy", "bellman_residual", "proper_policy",
+    "load", "save", "catalog_names",
 ]
