@@ -144,3 +144,44 @@ def test_start_distribution_of_tabular_env():
     np.testing.assert_allclose(rep.values[1:6], np.arange(1, 6) / 6)
     assert rep.start_value == pytest.approx(0.5) and rep.start_gap == pytest.approx(0.0)
     assert rep.agreement == 1.0
+
+
+def test_reinforce_agent_on_a_tabular_env_exact_value_matches_its_own_rollouts():
+    """The trained agent's probabilities, turned into a matrix and solved exactly, give the value
+    its own sampled actions (agent.predict) achieve in the env."""
+    from rlkit.agents import Reinforce
+    from rlkit.mdp import MDP
+
+    S = 7  # the random walk with actions left/right; +1 at the right end; start in the middle
+    P = np.zeros((2, S, S))
+    P[:, 0, 0] = P[:, S - 1, S - 1] = 1.0
+    for s in range(1, S - 1):
+        P[0, s, s - 1] = P[1, s, s + 1] = 1.0
+    R = np.zeros((S, 2))
+    R[S - 2, 1] = 1.0
+    walk = MDP(P, R, 1.0, actions=["left", "right"], meta={"initial": 3})
+    agent = Reinforce(None, rlkit.envs.make("rlkit/TabularMDP-v0", mdp=walk), seed=0)
+    agent.learn(1500, progress_bar=False)
+
+    env = rlkit.envs.make("rlkit/TabularMDP-v0", mdp=walk)
+    rep = evaluate_tabular_policy(env, agent, deterministic=False)
+    np.testing.assert_allclose(rep.policy, agent.action_probabilities(np.arange(S)), atol=1e-12)
+    greedy = evaluate_tabular_policy(env, agent, deterministic=True)
+    greedy_actions, _ = agent.predict(np.arange(S), deterministic=True)
+    np.testing.assert_array_equal(greedy.policy.argmax(axis=1), greedy_actions)
+    assert rep.optimal_start_value == pytest.approx(1.0)  # always right: certain to reach +1
+
+    n, returns = 1000, []
+    env.reset(seed=0)
+    for _ in range(n):
+        obs, _ = env.reset()
+        total = 0.0
+        while True:
+            action, _ = agent.predict(obs)
+            obs, r, term, trunc, _ = env.step(int(action))
+            total += r
+            if term or trunc:
+                break
+        returns.append(total)
+    se = np.std(returns, ddof=1) / np.sqrt(n)
+    assert abs(np.mean(returns) - rep.start_value) <= 5 * se
