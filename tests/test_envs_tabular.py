@@ -223,3 +223,16 @@ def test_make_unknown_id_suggests_close_matches_and_bad_kwargs_are_rlkit_errors(
         rlkit.envs.make("CartPole-v1", colour="red")
     env = rlkit.envs.make("gym:CartPole-v1")
     assert env.spec.id == "CartPole-v1"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".npz"])
+def test_model_file_spec(tmp_path, suffix):
+    from rlkit.mdp.io import save
+
+    path = tmp_path / f"noisy{suffix}"
+    save(noisy_mdp(), path)
+    env = rlkit.envs.make("rlkit/TabularMDP-v0", spec=str(path), gamma=0.5)
+    assert env.unwrapped.mdp.gamma == 0.5
+    np.testing.assert_allclose(env.unwrapped.mdp.P, noisy_mdp().P)
+    assert env.unwrapped.states == ["x", "y", "end"] and env.unwrapped.actions == ["l", "r"]
+    check_env(env.unwrapped)
