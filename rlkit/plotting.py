@@ -150,7 +150,7 @@ def _plot_grid(v, rows, cols, pi, actions, title, path, grid_map, term, cmap) ->
             name = actions[a] if actions is not None and a < len(actions) else str(a)
             d = action_direction(name)
             if d is None:
-                ax.text(c, r - 0.15, name, ha="center", va="center", fontsize=6, color=colour)
+                ax.text(c, r - 0.15 if small else r, name, ha="center", va="center", fontsize=8, color=colour)
                 continue
             length = 0.35 * pi[s, a]
             ax.arrow(c - d[0] * length / 2, r + d[1] * length / 2, d[0] * length, -d[1] * length,

@@ -364,6 +364,7 @@ def test_gym_terminal_state_also_entered_without_terminating_gets_extra_state():
     assert value_iteration(mdp, tol=1e-12).values[0] == pytest.approx(1.0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_gym_errors():
     with pytest.raises(RlkitError, match="unknown Gymnasium id"):
         load("gym:NoSuchEnv-v0")

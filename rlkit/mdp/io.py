@@ -467,8 +467,7 @@ def model_from_dict(doc: Any, *, source: str = "<model>", gamma: float | None = 
             raise ctx.error("meta", "must be a mapping", _line_of(doc, "meta"))
         for k, v in meta.items():
             model.meta.setdefault(str(k), _plain(v))
-    if "grid" in model.meta:
-        model.meta["grid"] = tuple(int(x) for x in model.meta["grid"])
+    _tuple_meta(model.meta)
     if "start" in doc:
         model.meta["initial"] = _parse_start(doc["start"], model.states, ctx, _line_of(doc, "start"))
     return model
@@ -1053,9 +1052,15 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
         for key in ("action_mask", "initial"):
             if key in keys:
                 model.meta[key] = get(key)
-    if "grid" in model.meta:
-        model.meta["grid"] = tuple(int(x) for x in model.meta["grid"])
+    _tuple_meta(model.meta)
     return model
+
+
+def _tuple_meta(meta: dict) -> None:
+    """Shapes stored as lists in files are tuples in memory."""
+    for key in ("grid", "value_shape"):
+        if meta.get(key) is not None:
+            meta[key] = tuple(int(x) for x in meta[key])
 
 
 def _csr_from_npz(get, count: int, where: str) -> list[sp.csr_array]:
