@@ -11,6 +11,16 @@
 Every estimate is scored against the exact answer of :mod:`rlkit.mdp` when a model exists.
 """
 
+from rlkit.tabular.control import (
+    CONTROL_METHODS,
+    ControlResult,
+    control,
+    double_q_learning,
+    expected_sarsa,
+    mc_control,
+    q_learning,
+    sarsa,
+)
 from rlkit.tabular.policies import (
     as_policy_matrix,
     epsilon_greedy_probs,
@@ -46,6 +56,8 @@ from rlkit.tabular.sampling import (
 from rlkit.tabular.schedules import Constant, Exponential, Linear, Schedule, parse_schedule
 
 __all__ = [
+    "CONTROL_METHODS", "ControlResult", "control", "sarsa", "expected_sarsa", "q_learning",
+    "double_q_learning", "mc_control",
     "PREDICTION_METHODS", "PredictionResult", "evaluate_policy", "evaluate_policy_sweep",
     "estimate_values", "estimate_values_sweep", "exact_values", "mc_prediction", "td_prediction",
     "nstep_td", "td_lambda", "batch_td", "batch_mc",

@@ -785,7 +785,9 @@ def _rollout_model(source: ModelSource, policy: np.ndarray | None, E: int, R: in
     e_r[restart_rows] = 0.0
     cdf_f, tgt_f, kind_f = cdf.reshape(-1), tgt.reshape(-1), kind.reshape(-1)
     is_trans_f = kind_f == 1
-    ends_f = is_trans_f & term[tgt_f]                 # transition into a terminal state
+    term_node = np.zeros(n_nodes, bool)
+    term_node[:S] = term
+    ends_f = is_trans_f & term_node[tgt_f]            # transition into a terminal state
 
     # --- the chain ------------------------------------------------------------------------------
     gens = as_generator(seed).spawn(R)
