@@ -249,6 +249,8 @@ def control_command(
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
     gamma: float = typer.Option(None, "--gamma", "-g", help="Discount in [0, 1], overriding the spec's."),
     q_init: float = typer.Option(0.0, "--q-init", help="Initial action values."),
+    start: str = typer.Option(None, "--start", help="Start state name (default: the model's start, else "
+                              "uniform over non-terminal states); 'uniform' for uniform."),
     exploring_starts: bool = typer.Option(False, "--exploring-starts", help="mc-control: random start state "
                                           "and first action, then greedy."),
     max_steps: int = typer.Option(None, "--max-steps",
@@ -264,7 +266,8 @@ def control_command(
     from rlkit.tabular.control import control
 
     res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
-                  seed=seed, q_init=q_init, max_steps=max_steps, exploring_starts=exploring_starts,
+                  seed=seed, q_init=q_init, start=start, max_steps=max_steps,
+                  exploring_starts=exploring_starts,
                   env_kwargs=_tabular_kwargs(env_kwargs))
     written = None
     if plot:
@@ -349,7 +352,7 @@ def _supervised_table(title: str, rows: list[tuple[str, str]], history=None) -> 
 def supervised_train(
     model: str = typer.Option("cnn", "--model", "-m",
                               help="mlp, cnn, rnn, mlp-textbook, or a YAML/JSON backbone config file."),
-    dataset: str = typer.Option("mnist", "--dataset", help="mnist or fashion-mnist."),
+    dataset: str = typer.Option(None, "--dataset", help="mnist (default) or fashion-mnist."),
     epochs: int = typer.Option(None, "--epochs", "-e", help="Epochs (default: the model's preset)."),
     batch_size: int = typer.Option(None, "--batch-size", "-b", help="Batch size (default: the preset's)."),
     lr: float = typer.Option(None, "--lr", help="(Peak) learning rate (default: the preset's)."),
