@@ -78,6 +78,7 @@ def test_td_control_methods_reach_v_star_on_the_student_mdp(method):
                   start="uniform")
     v_star = policy_iteration(mdp).values
     np.testing.assert_allclose(res.policy_value_runs, np.broadcast_to(v_star, (20, mdp.n_states)), atol=1e-9)
+    assert res.optimal_fraction == 1.0 and res.to_dict()["optimal_fraction"] == 1.0
     mask = mdp.meta.get("action_mask")
     if mask is not None:                                           # greedy actions are available ones
         assert mask[np.arange(mdp.n_states), res.policy].all()

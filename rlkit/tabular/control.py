@@ -85,6 +85,17 @@ class ControlResult:
         return self.lengths_runs.mean(axis=0)
 
     @property
+    def optimal_fraction(self) -> float | None:
+        """Share of (run, state) pairs where the run's greedy policy is worth V* (to 1e-9
+        relative), over the states where its value is defined (see ``policy_value_runs``)."""
+        if self.policy_value_runs is None or self.optimal_values is None:
+            return None
+        v, vs = self.policy_value_runs, self.optimal_values[None]
+        ok = np.isfinite(v) & np.isfinite(vs)
+        good = np.abs(v - vs) <= 1e-9 * (1.0 + np.abs(vs))
+        return float(good[ok].mean()) if ok.any() else None
+
+    @property
     def policy_start_value(self) -> float | None:
         """Value of the greedy policy from the start distribution (model only)."""
         if self.policy_value is None or self.start is None:
@@ -118,8 +129,7 @@ class ControlResult:
             "returns_curve": self.returns_curve.tolist(), "lengths_curve": self.lengths_curve.tolist(),
             "policy_value": lst(self.policy_value), "optimal_values": lst(self.optimal_values),
             "policy_start_value": self.policy_start_value, "optimal_start_value": self.optimal_start_value,
-            "policy_agreement": None if self.optimal_policy is None else float(np.mean(
-                self.policy_runs == self.optimal_policy[None])),
+            "optimal_fraction": self.optimal_fraction,
             "seconds": self.seconds, "info": self.info,
         }
 

@@ -28,8 +28,9 @@ from rlkit.seeding import SeedLike, as_generator
 #: bootstrap from the last state, Monte Carlo uses the truncated return).
 DEFAULT_MAX_STEPS = 10_000
 
-NEURAL_HINT = ("use the function-approximation methods of rlkit.tabular.neural "
-               "(gradient Monte Carlo, semi-gradient TD(0)/TD(lambda) with a value network)")
+NEURAL_HINT = ("use the function-approximation methods of rlkit.tabular.neural instead "
+               "(gradient_mc, semi_gradient_td, semi_gradient_td_lambda: a value network on the "
+               "observations)")
 
 
 # ---------------------------------------------------------------------------------------------

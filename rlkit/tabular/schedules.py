@@ -58,7 +58,7 @@ class Linear(Schedule):
 
     def __call__(self, episode):
         frac = np.minimum(np.asarray(episode, dtype=float) / max(self.episodes, 1), 1.0)
-        return self.start + (self.end - self.start) * frac
+        return self.start * (1.0 - frac) + self.end * frac
 
     def values_range(self):
         return (min(self.start, self.end), max(self.start, self.end))
@@ -79,7 +79,7 @@ class Exponential(Schedule):
         return np.maximum(self.minimum, self.start * self.decay ** np.asarray(episode, dtype=float))
 
     def values_range(self):
-        return (min(self.minimum, self.start), self.start)
+        return (min(self.minimum, self.start), max(self.minimum, self.start))
 
     def __str__(self) -> str:
         return f"exp:{self.start:g},{self.decay:g},{self.minimum:g}"
