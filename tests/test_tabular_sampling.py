@@ -186,3 +186,14 @@ def test_bad_inputs():
         ModelSource(walk, start="Z")
     with pytest.raises(RlkitError, match="Markov chain"):
         ModelSource(walk.chain)
+
+
+def test_callable_policy_takes_the_generic_path_with_the_same_streams():
+    grid = load("gridworld-4x4")
+    pi = np.random.default_rng(1).dirichlet(np.ones(4) * 2, size=16)
+    src = ModelSource(grid)
+    fast = rollout(src, pi, episodes=6, runs=4, seed=3, max_steps=12)
+    generic = rollout(src, lambda states: pi[states], episodes=6, runs=4, seed=3, max_steps=12)
+    for name in ("states", "actions", "rewards", "next_states", "terminated", "ends", "valid", "episode",
+                 "lengths", "returns"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(generic, name))
