@@ -188,7 +188,7 @@ def proper_policy(mdp: MDP) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10, max_iter: int = 100_000,
-             v0: Any = None) -> Solution:
+             v0: Any = None, solver: str = "auto") -> Solution:
     """Value of a fixed policy.
 
     ``method="exact"`` solves ``(I - gamma P_pi) v = R_pi`` (see :func:`~rlkit.mdp.solve_mrp`);
@@ -201,6 +201,8 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
     :param tol: accuracy of the iterative method.
     :param max_iter: sweep limit of the iterative method.
     :param v0: starting values of the iterative method (default zeros).
+    :param solver: linear solver of the exact method for sparse models (see
+        :func:`~rlkit.mdp.solve_mrp`): ``"auto"``, ``"direct"`` or ``"krylov"``.
     :return: :class:`Solution` with ``values``, ``q`` (the policy's action values) and ``policy``
         (the evaluated one for a deterministic policy, else None).
 
@@ -223,7 +225,7 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
     idx, _ = mdp.check_policy(policy)
     mrp = mdp.mrp(policy)
     if method == "exact":
-        sol = solve_mrp(mrp)
+        sol = solve_mrp(mrp, method=solver)
         v, iterations, residual, converged, history = sol.values, 0, sol.residual, True, []
         info = dict(sol.info)
     elif method == "iterative":
@@ -293,9 +295,13 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
         policy = greedy_policy(mdp.R)
     keep, history, converged = _keep_values(mdp), [], False
     v = q = None
-    iterations = 0
+    iterations, solver, used = 0, "auto", "direct"
     for k in range(1, int(max_iter) + 1):
-        v = solve_mrp(mdp.mrp(policy)).values
+        # the first evaluation picks the sparse solver (LU or verified GMRES); later ones reuse it,
+        # GMRES warm-started from the previous values
+        ev = solve_mrp(mdp.mrp(policy), method=solver, x0=v)
+        v, used = ev.values, ev.info.get("solver", "direct")
+        solver = "direct" if used == "direct" else "auto"
         q = q_from_v(mdp, v)
         new = greedy_policy(q, current=policy, tol=tol)
         changed = int(np.count_nonzero(new != policy))
@@ -311,7 +317,8 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
     return Solution(values=v, q=q, policy=policy, iterations=iterations, residual=residual,
                     converged=converged, history=history, method="policy-iteration",
                     seconds=time.perf_counter() - t0,
-                    info={"stop": "policy stable (no action improves by more than the tie tolerance)"})
+                    info={"stop": "policy stable (no action improves by more than the tie tolerance)",
+                          "solver": used})
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,10 +351,17 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
     t0 = time.perf_counter()
     _check_tol(tol, max_iter)
     v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
-    R, g, factor = mdp.R, mdp.gamma, _stop_factor(mdp.gamma)
+    g, factor = mdp.gamma, _stop_factor(mdp.gamma)
+    A, S = mdp.n_actions, mdp.n_states
+    # work in the (A, S) layout of the stacked operator: contiguous, updated in place
+    RT = np.ascontiguousarray(mdp.R.T).reshape(A * S)
+    stack = mdp._P_stack
     keep, history, converged, residual, iterations = _keep_values(mdp), [], False, np.inf, 0
     for k in range(1, int(max_iter) + 1):
-        new = (R + g * mdp.expected_next(v)).max(axis=1)
+        w = stack @ v
+        w *= g
+        w += RT
+        new = w.reshape(A, S).max(axis=0)
         residual = float(np.max(np.abs(new - v)))
         v = new
         iterations = k
