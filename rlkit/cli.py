@@ -183,8 +183,11 @@ def evaluate_policy_command(
     plot: str = typer.Option(None, "--plot", help="Write a PNG: the RMS error per episode (mean over runs, "
                              "95% band); the estimates as bars where there is no model."),
 ) -> None:
-    """Evaluate a policy from sampled episodes (Monte Carlo, TD, n-step TD, TD(lambda)), scored
-    against the exact values when the spec has a model."""
+    """Evaluate a policy from samples (MC, TD, TD(lambda)).
+
+    Many independent runs are advanced together; estimates are scored against the exact values
+    when the spec has a model (RMS error per episode, mean over runs).
+    """
     from rlkit.tabular.prediction import evaluate_policy
 
     res = evaluate_policy(spec, policy, method=method, episodes=episodes, runs=runs, alpha=alpha, n=n,
@@ -261,8 +264,11 @@ def control_command(
     plot: str = typer.Option(None, "--plot", help="Write a PNG: the sum of rewards per episode (mean over "
                              "runs, 95% band)."),
 ) -> None:
-    """Learn a policy from samples (SARSA, Expected SARSA, Q-learning, Double Q-learning, Monte Carlo
-    control); print the greedy policy and, with a model, its exact value beside V*."""
+    """Learn a policy from samples (SARSA, Q-learning, MC).
+
+    SARSA, Expected SARSA, Q-learning, Double Q-learning or Monte Carlo control, many runs at once;
+    prints the greedy policy and, with a model, its exact value beside V*.
+    """
     from rlkit.tabular.control import control
 
     res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
