@@ -381,3 +381,16 @@ def test_policy_files(tmp_path):
 def test_bad_parameters(kwargs, match):
     with pytest.raises(RlkitError, match=match):
         evaluate_policy("random-walk", **kwargs)
+
+
+def test_uniform_policy_uses_the_available_actions():
+    from rlkit.tabular import make_source, resolve_policy
+
+    src = make_source("student-mdp")
+    mask = np.asarray(src.meta["action_mask"])
+    pi = resolve_policy("uniform", src)
+    np.testing.assert_allclose(pi, mask / mask.sum(axis=1, keepdims=True))
+    res = evaluate_policy("student-mdp", "uniform", method="td", episodes=5, runs=2, seed=0)
+    np.testing.assert_allclose(res.exact, evaluate(load("student-mdp"), pi).values)
+    # D. Silver, lecture 2: the uniform random policy on the student MDP, gamma = 1
+    np.testing.assert_allclose(res.exact[:4], [-2.3, -1.3, 2.7, 7.4], atol=0.05)

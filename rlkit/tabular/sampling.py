@@ -798,7 +798,9 @@ def _rollout_model(source: ModelSource, policy: np.ndarray | None, E: int, R: in
     cap = 2048
     X = np.zeros((R, cap), np.intp)
     TR = np.zeros((R, cap), bool)               # truncated after this entry
-    x = np.full(R, ROOT, np.intp)
+    base_f = tgt_f * K                          # entry -> first entry of the node it leads to
+    cols = [cdf_f[c:] for c in range(K)]        # cols[c][b] = cdf_f[b + c]
+    base = np.full(R, ROOT * K, np.intp)        # first entry of each run's current node
     n_end = np.zeros(R, np.intp)                # episodes ended so far
     ep_len = np.zeros(R, np.intp)               # transitions in the current episode
     k = 0
@@ -814,23 +816,22 @@ def _rollout_model(source: ModelSource, policy: np.ndarray | None, E: int, R: in
         k0 = k
         for _ in range(chunk):
             u = U[:, k % block]
-            base = x * K
             if K == 1:
                 j = base
             elif K <= 4:
-                j = base
-                for c in range(K - 1):
-                    j = j + (cdf_f[base + c] <= u)
+                j = base + (cols[0][base] <= u)
+                for c in range(1, K - 1):
+                    j += cols[c][base] <= u
             else:
-                j = base + (cdf[x] <= u[:, None]).sum(axis=1)
+                j = base + (cdf[base // K] <= u[:, None]).sum(axis=1)
             X[:, k] = j
-            x = tgt_f[j]
+            base = base_f[j]
             if careful:
                 ep_len = np.where(kind_f[j] == 2, 0, ep_len + is_trans_f[j])
                 cut = (ep_len >= max_steps) & is_trans_f[j] & ~ends_f[j]
                 if cut.any():
                     TR[cut, k] = True
-                    x[cut] = ROOT
+                    base[cut] = ROOT * K
                     ep_len[cut] = 0
             k += 1
             if k % block == 0:
