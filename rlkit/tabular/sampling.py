@@ -255,7 +255,8 @@ class ModelSource(Source):
         term = getattr(model, "terminal", None)
         self.terminal = np.zeros(S, bool) if term is None else np.asarray(term, bool).copy()
         self.meta = dict(getattr(model, "meta", None) or {})
-        self.name = str(self.meta.get("name", type(model).__name__))
+        gym_id = self.meta.get("gym_id")
+        self.name = str(self.meta.get("name") or (f"gym:{gym_id}" if gym_id else type(model).__name__))
         R = np.asarray(model.R, dtype=float)
         self.R = R.reshape(S, 1) if R.ndim == 1 else R                       # (S, A)
         r3 = getattr(model, "R_sas", None)
@@ -508,7 +509,10 @@ def make_source(env: Any, *, runs: int = 1, gamma: float | None = None, start: A
             from rlkit.mdp.io import load
 
         model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
-        return ModelSource(model, start=start)
+        src = ModelSource(model, start=start)
+        if src.name in ("MDP", "MRP"):
+            src.name = spec
+        return src
     if _is_gym_env(env) or callable(env) and not hasattr(env, "P"):
         return GymSource(env, runs, gamma=gamma, env_kwargs=env_kwargs, method=method)
     if hasattr(env, "P"):
