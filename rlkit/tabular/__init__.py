@@ -64,4 +64,19 @@ __all__ = [
     "Source", "ModelSource", "GymSource", "RunStreams", "Transitions", "make_source", "rollout",
     "as_policy_matrix", "epsilon_greedy_probs", "greedy_policy", "load_policy", "resolve_policy",
     "uniform_policy", "Schedule", "Constant", "Linear", "Exponential", "parse_schedule",
+    "neural_prediction", "semi_gradient_td", "semi_gradient_td_lambda", "gradient_mc",
+    "NeuralPredictionResult", "ValueNetwork",
 ]
+
+# Function approximation (rlkit.tabular.neural) imports torch: load it on first use only, so that
+# `import rlkit.tabular` stays light.
+_NEURAL = {"neural_prediction", "semi_gradient_td", "semi_gradient_td_lambda", "gradient_mc",
+           "NeuralPredictionResult", "ValueNetwork"}
+
+
+def __getattr__(name: str):
+    if name in _NEURAL:
+        from rlkit.tabular import neural
+
+        return getattr(neural, name)
+    raise AttributeError(f"module 'rlkit.tabular' has no attribute {name!r}")
