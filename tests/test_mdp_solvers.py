@@ -361,3 +361,23 @@ def test_sparse_forest_large_agrees_between_methods():
     assert pi.converged and vi.converged
     assert np.max(np.abs(pi.values - vi.values)) < 1e-8
     assert pi.residual < 1e-8
+
+
+def test_sparse_linear_solvers_agree_and_say_which_ran():
+    rng = np.random.default_rng(11)
+    mdp = random_mdp(rng, 300, 3, 0.95, sparse=True, density=0.03)
+    mrp = mdp.mrp(rng.integers(0, 3, 300))
+    dense = MRP(mrp.P.toarray(), mrp.R, mrp.gamma)
+    ref = solve_mrp(dense).values
+    for method in ("auto", "direct", "krylov"):
+        sol = solve_mrp(mrp, method=method)
+        np.testing.assert_allclose(sol.values, ref, atol=1e-9)
+        assert sol.info["solver"] == ("direct" if method == "direct" else "krylov")
+    # gamma = 1 always factorises (there is no contraction bound to verify GMRES with)
+    grid = gridworld().mrp(np.full((16, 4), 0.25))
+    sparse_grid = MRP(sp.csr_matrix(grid.P), grid.R, 1.0)
+    assert solve_mrp(sparse_grid).info["solver"] == "direct"
+    with pytest.raises(RlkitError, match="method must be 'auto', 'direct' or 'krylov'"):
+        solve_mrp(mrp, method="inverse")
+    pi = policy_iteration(mdp)
+    assert pi.info["solver"] == "krylov" and pi.residual < 1e-9

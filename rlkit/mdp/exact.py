@@ -1,6 +1,6 @@
 """Exact values of a Markov reward process: the matrix Bellman equation ``(I - gamma P) v = R``.
 
-Solved by a linear solve (LAPACK ``gesv`` for dense ``P``, SuperLU for sparse ``P``), never by an
+Solved by a linear solve (LAPACK LU for dense ``P``; SuperLU or verified GMRES for sparse ``P``), never by an
 explicit inverse. With ``gamma = 1`` the system is singular; the values are then the expected total
 reward until absorption, found by solving on the transient states only, provided every closed set of
 states the process can end up in pays zero reward (terminal states, in the usual case). Otherwise the
@@ -50,14 +50,23 @@ def check_terminates(mrp: MRP) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _solve_dense(P: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
-    # Build I - gamma P with one allocation and solve it with LAPACK gesv.
+    """Solve (I - gamma P) v = R with LAPACK getrf/getrs, building the matrix once and copying
+    nothing else: the C-ordered M = I - gamma P is, read in Fortran order, M^T; getrf factorises
+    that in place and getrs solves with trans=1, i.e. (M^T)^T v = M v = R.
+    (``numpy.linalg.solve`` would copy M into a Fortran-ordered buffer first.)"""
+    from scipy.linalg import lapack
+
+    n = P.shape[0]
     M = np.multiply(P, -gamma)
-    M.reshape(-1)[:: M.shape[0] + 1] += 1.0
-    try:
-        return np.linalg.solve(M, R)
-    except np.linalg.LinAlgError:
+    M.reshape(-1)[:: n + 1] += 1.0
+    getrf, getrs = lapack.get_lapack_funcs(("getrf", "getrs"), (M,))
+    lu, piv, info = getrf(M.T, overwrite_a=True)
+    if info == 0:
+        v, info = getrs(lu, piv, np.asarray(R, dtype=np.float64), trans=1)
+    if info != 0 or not np.isfinite(v).all():
         raise RlkitError("the Bellman system I - gamma P is singular; check that every run terminates "
-                         "(gamma = 1) or use gamma < 1") from None
+                         "(gamma = 1) or use gamma < 1")
+    return v
 
 
 def _solve_sparse_lu(P: sp.csr_array, R: np.ndarray, gamma: float) -> np.ndarray:
@@ -116,13 +125,14 @@ def _solve_sparse(P: sp.csr_array, R: np.ndarray, gamma: float, method: str, x0:
 def solve_mrp(mrp: MRP, *, method: str = "auto", x0: np.ndarray | None = None) -> Solution:
     """Exact values of a reward process by one linear solve.
 
-    ``v = R + gamma P v``, i.e. ``(I - gamma P) v = R``. Dense ``P``: ``numpy.linalg.solve`` on
-    ``I - gamma P`` built in place. Sparse ``P``: a sparse LU factorisation (SuperLU, through
-    ``scipy.sparse.linalg.spsolve``), or GMRES when that is faster: sparse LU fills in badly on
-    random-looking transition graphs (a random 10^4-state MDP takes minutes and gigabytes), where a
-    few dozen GMRES steps suffice. ``method="auto"`` tries a short GMRES run first (gamma < 1) and
-    keeps its answer only when the bound ``|v - v_exact| <= |R + gamma P v - v| / (1 - gamma)``
-    proves it accurate to :data:`KRYLOV_TOL` (relative); otherwise it falls back to the LU solve.
+    ``v = R + gamma P v``, i.e. ``(I - gamma P) v = R``. Dense ``P``: LAPACK ``getrf``/``getrs`` on
+    ``I - gamma P``, built once and factorised in place (no copy, unlike ``numpy.linalg.solve``).
+    Sparse ``P``: a sparse LU factorisation (SuperLU, through ``scipy.sparse.linalg.spsolve``), or
+    GMRES when that is faster: sparse LU fills in badly on random-looking transition graphs (a
+    random 10^4-state MDP takes minutes and gigabytes), where a few dozen GMRES steps suffice.
+    ``method="auto"`` tries a short GMRES run first (gamma < 1) and keeps its answer only when the
+    bound ``|v - v_exact| <= |R + gamma P v - v| / (1 - gamma)`` proves it accurate to
+    :data:`KRYLOV_TOL` (relative); otherwise it falls back to the LU solve.
     ``gamma = 1``: solved on the transient states (values 0 on closed, zero-reward sets such as
     terminal states); a clear :class:`RlkitError` names the states whose runs never terminate.
 
