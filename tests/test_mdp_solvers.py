@@ -381,3 +381,37 @@ def test_sparse_linear_solvers_agree_and_say_which_ran():
         solve_mrp(mrp, method="inverse")
     pi = policy_iteration(mdp)
     assert pi.info["solver"] == "krylov" and pi.residual < 1e-9
+
+
+def reference_gauss_seidel_sweep(mdp: MDP, v: np.ndarray) -> np.ndarray:
+    """The textbook in-place sweep, one state at a time."""
+    P = np.stack([m.toarray() for m in mdp.P]) if mdp.is_sparse else mdp.P
+    v = v.copy()
+    for s in range(mdp.n_states):
+        v[s] = max(mdp.R[s, a] + mdp.gamma * P[a, s] @ v for a in range(mdp.n_actions))
+    return v
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), S=st.integers(1, 25), A=st.integers(1, 4), sparse=st.booleans(),
+       max_rounds=st.sampled_from([1, 2, 20]))
+def test_gauss_seidel_sweep_equals_the_state_by_state_sweep(seed, S, A, sparse, max_rounds):
+    rng = np.random.default_rng(seed)
+    mdp = random_mdp(rng, S, A, 0.9, sparse, density=0.3)
+    v = rng.normal(size=S) * 5
+    one = gauss_seidel(mdp, v0=v, max_iter=1, max_rounds=max_rounds)
+    np.testing.assert_allclose(one.values, reference_gauss_seidel_sweep(mdp, v), atol=1e-12)
+
+
+def test_gauss_seidel_on_a_chain_uses_the_state_by_state_finish_when_rounds_run_out():
+    mdp = gridworld(6)                           # moves up/left depend on lower-numbered states
+    v = np.zeros(36)
+    sol = gauss_seidel(mdp, v0=v, max_iter=1, max_rounds=1)
+    np.testing.assert_allclose(sol.values, reference_gauss_seidel_sweep(mdp, v), atol=1e-12)
+    full = gauss_seidel(mdp)
+    r, c = np.divmod(np.arange(36), 6)
+    np.testing.assert_allclose(full.values, -np.minimum(r + c, 10 - r - c), atol=1e-9)
+    assert sol.info["states_swept_one_by_one"] > 0 and full.info["states_swept_one_by_one"] == 0
+    # forest: every action can jump back to state 0, so Gauss-Seidel needs fewer sweeps than VI
+    forest = forest_sparse(200)
+    assert gauss_seidel(forest).iterations < 0.7 * value_iteration(forest).iterations
