@@ -1,0 +1,560 @@
+"""Rollouts: vectorised collection from a Gymnasium vector env, and returns / advantages.
+
+Collection
+----------
+The vector env runs with ``autoreset_mode=DISABLED`` (Gymnasium >= 1.1): when a sub-env's episode
+ends, :class:`Collector` resets just that sub-env itself with ``reset(seed=s, options={"reset_mask":
+done})``, where ``s`` is drawn from the agent's own :class:`numpy.random.Generator`. Compared with
+the default ``NEXT_STEP`` mode (the sub-env is reset on the *next* ``step`` call, whose action is
+ignored and whose reward must be masked out) this gives
+
+* the true final observation of every episode right in the step that ends it (truncated episodes
+  bootstrap from it), and no wasted "reset step";
+* an explicit seed for every episode. The state of a sub-env mid-episode is then a function of
+  that seed and the actions taken since, so a checkpoint stores (seed, actions) per sub-env and a
+  resumed run replays them to put every sub-env back exactly where it was -- without pickling
+  environments (see :meth:`Collector.state_dict`).
+
+Batches are either ``n_steps`` steps of every sub-env (``batch_mode="steps"``; episodes carry over
+between batches) or whole episodes (``batch_mode="episodes"``: every sub-env runs a quota of
+complete episodes from a fresh reset; a sub-env that has met its quota keeps stepping until the
+others are done, and those extra steps are left out of the update).
+
+Returns and advantages
+----------------------
+:func:`returns_to_go` and :func:`gae` are pure functions over (T, ...) arrays. A step ``t`` either
+continues into step ``t + 1`` of the same episode (``dones[t]`` False and ``t < T - 1``), or is cut;
+at a cut the return bootstraps from ``bootstrap[t]``: 0 after a termination, V(final observation)
+after a time-limit truncation, V(next observation) where the rollout simply ends.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+from rlkit.errors import RlkitError
+
+__all__ = [
+    "Collector",
+    "Rollout",
+    "complete_returns_mask",
+    "gae",
+    "make_vec_env",
+    "returns_to_go",
+]
+
+_SEED_HIGH = 2**31 - 1
+
+
+# ------------------------------------------------------------------------------------------------
+# pure functions
+# ------------------------------------------------------------------------------------------------
+
+
+def _cuts(dones: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    cut = np.zeros(shape, dtype=bool) if dones is None else np.asarray(dones, dtype=bool).copy()
+    cut[-1] = True  # the rollout ends after its last step
+    return cut
+
+
+def returns_to_go(
+    rewards: np.ndarray, gamma: float, dones: np.ndarray | None = None, bootstrap: np.ndarray | None = None
+) -> np.ndarray:
+    """Discounted returns-to-go ``G_t = r_t + gamma * (G_{t+1} if the episode continues else b_t)``.
+
+    :param rewards: (T, ...) rewards, time first.
+    :param gamma: discount factor.
+    :param dones: (T, ...) bool, True where the episode ends at step ``t`` (terminated or
+        truncated); the last step is always treated as a cut.
+    :param bootstrap: (T, ...) value to bootstrap from at a cut (0 after a termination, V(final
+        obs) after a truncation, V(next obs) at the end of the rollout); zeros if None.
+    :returns: (T, ...) float64 returns.
+
+    >>> returns_to_go(np.array([1.0, 1.0, 1.0]), 0.9)
+    array([2.71, 1.9 , 1.  ])
+    >>> returns_to_go(np.array([1.0, 2.0, 3.0]), 0.5, dones=np.array([True, False, False]))
+    array([1. , 3.5, 3. ])
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    cut = _cuts(dones, r.shape)
+    b = np.zeros_like(r) if bootstrap is None else np.asarray(bootstrap, dtype=np.float64)
+    out = np.empty_like(r)
+    nxt = np.zeros(r.shape[1:])
+    for t in range(r.shape[0] - 1, -1, -1):
+        nxt = r[t] + gamma * np.where(cut[t], b[t], nxt)
+        out[t] = nxt
+    return out
+
+
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    gamma: float,
+    lam: float,
+    dones: np.ndarray | None = None,
+    bootstrap: np.ndarray | None = None,
+) -> np.ndarray:
+    """Generalised advantage estimates (Schulman et al., 2016).
+
+    ``delta_t = r_t + gamma * v'_t - V(s_t)`` with ``v'_t = V(s_{t+1})`` if the episode continues
+    and ``b_t`` at a cut; ``A_t = delta_t + gamma * lam * A_{t+1}`` while the episode continues.
+    ``lam = 1`` gives ``G_t - V(s_t)`` (with the same bootstraps), ``lam = 0`` the one-step TD error.
+
+    :param rewards: (T, ...) rewards.
+    :param values: (T, ...) V(s_t).
+    :param gamma: discount factor.
+    :param lam: the GAE lambda in [0, 1].
+    :param dones: (T, ...) bool episode ends (see :func:`returns_to_go`).
+    :param bootstrap: (T, ...) values at the cuts (see :func:`returns_to_go`).
+    :returns: (T, ...) float64 advantages.
+
+    >>> gae(np.array([1.0, 1.0]), np.array([0.5, 0.5]), gamma=1.0, lam=1.0)
+    array([1.5, 0.5])
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    cut = _cuts(dones, r.shape)
+    b = np.zeros_like(r) if bootstrap is None else np.asarray(bootstrap, dtype=np.float64)
+    out = np.empty_like(r)
+    adv = np.zeros(r.shape[1:])
+    for t in range(r.shape[0] - 1, -1, -1):
+        next_v = b[t] if t == r.shape[0] - 1 else np.where(cut[t], b[t], v[t + 1])
+        delta = r[t] + gamma * next_v - v[t]
+        adv = delta + gamma * lam * np.where(cut[t], 0.0, adv)
+        out[t] = adv
+    return out
+
+
+def complete_returns_mask(dones: np.ndarray) -> np.ndarray:
+    """True at the steps whose episode ends inside the rollout (so their return-to-go is known
+    without a value estimate); False at the trailing steps of episodes still running at the end.
+
+    >>> complete_returns_mask(np.array([False, True, False]))
+    array([ True,  True, False])
+    """
+    d = np.asarray(dones, dtype=bool)
+    # reverse cumulative OR along time: is there a done at or after t?
+    return np.flip(np.logical_or.accumulate(np.flip(d, 0), axis=0), 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# rollout storage
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rollout:
+    """One batch of experience, time first: arrays (T, N, ...).
+
+    :ivar obs: observations s_t.
+    :ivar actions: raw actions (what the log-probabilities are of).
+    :ivar env_actions: the actions sent to the env (clipped / squashed / offset).
+    :ivar rewards: r_t (float64).
+    :ivar terminated: the episode terminated at step t.
+    :ivar truncated: the episode was truncated (time limit) at step t.
+    :ivar starts: ``obs[t]`` is the first observation of an episode.
+    :ivar final_obs: the last observation of an episode truncated at step t (else zeros).
+    :ivar valid: steps that go into the update.
+    :ivar next_obs: (N, ...) the observation after the last step.
+    :ivar h0: the policy's hidden state before the first step (recurrent policies).
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    env_actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    starts: np.ndarray
+    final_obs: np.ndarray
+    valid: np.ndarray
+    next_obs: np.ndarray
+    h0: torch.Tensor | None = None
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+
+    @property
+    def dones(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.rewards.shape[0])
+
+
+class _Buffers:
+    """Pre-allocated arrays that grow by doubling (whole-episode batches have unknown length)."""
+
+    def __init__(
+        self,
+        capacity: int,
+        n: int,
+        obs_space: gym.Space,
+        raw_shape: tuple,
+        raw_dtype,
+        env_action_space: gym.Space,
+    ) -> None:
+        obs_shape, obs_dtype = obs_space.shape, obs_space.dtype
+        self.arrays = {
+            "obs": np.zeros((capacity, n, *obs_shape), dtype=obs_dtype),
+            "actions": np.zeros((capacity, n, *raw_shape), dtype=raw_dtype),
+            "env_actions": np.zeros((capacity, n, *env_action_space.shape), dtype=env_action_space.dtype),
+            "rewards": np.zeros((capacity, n), dtype=np.float64),
+            "terminated": np.zeros((capacity, n), dtype=bool),
+            "truncated": np.zeros((capacity, n), dtype=bool),
+            "starts": np.zeros((capacity, n), dtype=bool),
+            "final_obs": np.zeros((capacity, n, *obs_shape), dtype=obs_dtype),
+            "valid": np.ones((capacity, n), dtype=bool),
+        }
+        self.capacity = capacity
+
+    def ensure(self, t: int) -> None:
+        if t < self.capacity:
+            return
+        new = self.capacity * 2
+        for k, a in self.arrays.items():
+            grown = np.zeros((new, *a.shape[1:]), dtype=a.dtype)
+            grown[: self.capacity] = a
+            self.arrays[k] = grown
+        self.capacity = new
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Collector:
+    """Steps a vector env (``autoreset_mode=DISABLED``) with a policy and fills :class:`Rollout`s.
+
+    :param envs: the vector env.
+    :param rng: the Generator that draws every episode's reset seed.
+    :param raw_shape: shape of one raw action.
+    :param raw_dtype: numpy dtype of raw actions.
+    :param stats_window: how many recent episodes the running return statistics cover.
+    """
+
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        rng: np.random.Generator,
+        raw_shape: tuple,
+        raw_dtype,
+        stats_window: int = 100,
+    ) -> None:
+        if envs.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
+            raise RlkitError(
+                "the vector env must be created with autoreset_mode=AutoresetMode.DISABLED "
+                "(rlkit resets each finished sub-env itself with a recorded seed); or pass an "
+                "env id and let the agent make the vector env",
+                where="env",
+            )
+        self.envs = envs
+        self.n = envs.num_envs
+        self.rng = rng
+        self.raw_shape, self.raw_dtype = tuple(raw_shape), raw_dtype
+        self.obs_space = envs.single_observation_space
+        self.act_space = envs.single_action_space
+        self.obs: np.ndarray | None = None
+        self.starts = np.ones(self.n, dtype=bool)
+        self.hidden: torch.Tensor | None = None
+        self.ep_return = np.zeros(self.n)
+        self.ep_length = np.zeros(self.n, dtype=np.int64)
+        self.episode_seeds = np.zeros(self.n, dtype=np.int64)
+        self.episode_actions: list[list[np.ndarray]] = [[] for _ in range(self.n)]
+        self.pending_reset = True  # every sub-env is reset before the next step
+        self.recent_returns: deque[float] = deque(maxlen=stats_window)
+        self.recent_lengths: deque[int] = deque(maxlen=stats_window)
+        self.num_episodes = 0
+        self._buf: _Buffers | None = None
+
+    # -- resets ----------------------------------------------------------------------------------
+    def _reset(self, mask: np.ndarray) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        seeds = self.rng.integers(0, _SEED_HIGH, size=idx.size)
+        seed_list: list[int | None] = [None] * self.n
+        for j, i in enumerate(idx):
+            seed_list[i] = int(seeds[j])
+            self.episode_seeds[i] = seeds[j]
+            self.episode_actions[i] = []
+        if idx.size == self.n:
+            obs, _ = self.envs.reset(seed=seed_list)
+        else:
+            obs, _ = self.envs.reset(seed=seed_list, options={"reset_mask": mask})
+        self.ep_return[mask] = 0.0
+        self.ep_length[mask] = 0
+        return obs
+
+    def reset_all(self) -> None:
+        """Start a fresh episode in every sub-env (seeds from ``rng``)."""
+        self.obs = np.array(self._reset(np.ones(self.n, dtype=bool)))
+        self.starts[:] = True
+        self.pending_reset = False
+
+    # -- collection ------------------------------------------------------------------------------
+    def collect(
+        self,
+        policy,
+        generator: torch.Generator,
+        *,
+        n_steps: int | None = None,
+        episodes_per_env: int | None = None,
+    ) -> Rollout:
+        """Collect one batch: ``n_steps`` steps of every sub-env, or ``episodes_per_env`` whole
+        episodes of every sub-env (from a fresh reset).
+
+        :param policy: an :class:`~rlkit.agents.policies.ActorCritic`.
+        :param generator: the torch Generator of the action noise.
+        """
+        whole = episodes_per_env is not None
+        if whole or self.pending_reset or self.obs is None:
+            self.reset_all()
+        if policy.is_recurrent and (self.hidden is None or self.hidden.shape[1] != self.n):
+            self.hidden = policy.initial_state(self.n)
+        cap = n_steps if n_steps is not None else 256
+        if self._buf is None or self._buf.capacity < cap or (not whole and self._buf.capacity != cap):
+            self._buf = _Buffers(cap, self.n, self.obs_space, self.raw_shape, self.raw_dtype, self.act_space)
+        buf = self._buf
+        buf.valid[:] = True
+        buf.final_obs[:] = 0
+        h0 = None if self.hidden is None else self.hidden.clone()
+        hidden = self.hidden
+        obs, starts = self.obs, self.starts.copy()
+        quota = np.zeros(self.n, dtype=np.int64)
+        ep_returns: list[float] = []
+        ep_lengths: list[int] = []
+        t = 0
+        with torch.inference_mode():
+            while True:
+                if whole:
+                    if np.all(quota >= episodes_per_env):
+                        break
+                    buf.ensure(t)
+                    buf.valid[t] = quota < episodes_per_env
+                elif t >= n_steps:
+                    break
+                buf.obs[t] = obs
+                buf.starts[t] = starts
+                x = policy.obs_to_tensor(buf.obs[t])
+                raw, env_action, hidden = policy.act(
+                    x, hidden, torch.as_tensor(starts) if hidden is not None else None, generator=generator
+                )
+                buf.actions[t] = raw.numpy()
+                buf.env_actions[t] = env_action
+                obs, reward, terminated, truncated, _ = self.envs.step(env_action)
+                buf.rewards[t] = reward
+                buf.terminated[t] = terminated
+                buf.truncated[t] = truncated
+                self.ep_return += reward
+                self.ep_length += 1
+                done = terminated | truncated
+                if done.any():
+                    if truncated.any():
+                        buf.final_obs[t, truncated] = obs[truncated]
+                    counted = done & buf.valid[t]
+                    for i in np.flatnonzero(counted):
+                        ep_returns.append(float(self.ep_return[i]))
+                        ep_lengths.append(int(self.ep_length[i]))
+                    quota += done
+                    obs = self._reset(done)
+                    starts = done.copy()
+                else:
+                    starts = np.zeros(self.n, dtype=bool)
+                t += 1
+        self.obs = np.array(obs)
+        self.starts = starts
+        self.hidden = hidden
+        T = t
+        arrays = {k: a[:T] for k, a in buf.arrays.items()}
+        if whole:
+            self.pending_reset = True
+            self.episode_actions = [[] for _ in range(self.n)]
+        else:
+            self._log_actions(arrays["env_actions"], arrays["starts"])
+        for r, L in zip(ep_returns, ep_lengths, strict=True):
+            self.recent_returns.append(r)
+            self.recent_lengths.append(L)
+        self.num_episodes += len(ep_returns)
+        return Rollout(
+            **arrays, next_obs=self.obs.copy(), h0=h0, episode_returns=ep_returns, episode_lengths=ep_lengths
+        )
+
+    def _log_actions(self, env_actions: np.ndarray, starts: np.ndarray) -> None:
+        """Keep, per sub-env, the actions since its current episode's (seeded) reset."""
+        for i in range(self.n):
+            s = np.flatnonzero(starts[:, i])
+            if s.size:
+                self.episode_actions[i] = [env_actions[s[-1] :, i].copy()]
+            else:
+                self.episode_actions[i].append(env_actions[:, i].copy())
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def env_rng_states(self) -> list[Any]:
+        """The bit-generator state of every sub-env's ``np_random`` (plain dicts of ints)."""
+        return [g.bit_generator.state for g in self.envs.get_attr("np_random")]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to put the collector and its envs back: episode seeds and the actions
+        since, running episode statistics, the policy's hidden state. Tensors and plain types only."""
+        actions = [
+            torch.from_numpy(np.concatenate(a, 0))
+            if a
+            else torch.from_numpy(np.zeros((0, *self.act_space.shape), dtype=self.act_space.dtype))
+            for a in self.episode_actions
+        ]
+        return {
+            "pending_reset": bool(self.pending_reset or self.obs is None),
+            "episode_seeds": torch.from_numpy(self.episode_seeds.copy()),
+            "episode_actions": actions,
+            "env_rng": [] if (self.pending_reset or self.obs is None) else self.env_rng_states(),
+            "starts": torch.from_numpy(self.starts.copy()),
+            "ep_return": torch.from_numpy(self.ep_return.copy()),
+            "ep_length": torch.from_numpy(self.ep_length.copy()),
+            "hidden": None if self.hidden is None else self.hidden.clone(),
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "num_episodes": int(self.num_episodes),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`: replays each sub-env's episode so far (seeded reset,
+        then its recorded actions) and checks that every env RNG ends where it was."""
+        self.episode_seeds = state["episode_seeds"].numpy().astype(np.int64).copy()
+        self.starts = state["starts"].numpy().astype(bool).copy()
+        self.ep_return = state["ep_return"].numpy().astype(np.float64).copy()
+        self.ep_length = state["ep_length"].numpy().astype(np.int64).copy()
+        self.hidden = None if state["hidden"] is None else state["hidden"].clone()
+        self.recent_returns.clear()
+        self.recent_returns.extend(float(x) for x in state["recent_returns"])
+        self.recent_lengths.clear()
+        self.recent_lengths.extend(int(x) for x in state["recent_lengths"])
+        self.num_episodes = int(state["num_episodes"])
+        logs = [a.numpy() for a in state["episode_actions"]]
+        self.episode_actions = [[a.copy()] if len(a) else [] for a in logs]
+        self.pending_reset = bool(state["pending_reset"])
+        if self.pending_reset:
+            self.obs = None
+            return
+        self.obs = np.array(self._replay(self.episode_seeds, logs))
+        expected = state.get("env_rng") or []
+        if expected and self.env_rng_states() != list(expected):
+            raise RlkitError(
+                "the environments could not be put back exactly (their random state after "
+                "replaying the recorded episode differs); this env is not reproducible from its "
+                "seed and actions, so the run cannot be resumed exactly",
+                where="checkpoint",
+            )
+
+    def _replay(self, seeds: np.ndarray, logs: list[np.ndarray]) -> np.ndarray:
+        """Bring every sub-env to the state after ``reset(seed=seeds[i])`` and ``logs[i]`` steps.
+
+        Sub-env ``i`` is (re)reset with its seed at step ``T - len(logs[i])`` and then replays its
+        actions, so all sub-envs end together after ``T = max len`` vector steps; before its own
+        start a sub-env takes filler steps that its seeded reset then wipes out.
+        """
+        n = self.n
+        lengths = np.array([len(a) for a in logs], dtype=np.int64)
+        T = int(lengths.max()) if n else 0
+        begin = T - lengths
+        filler = self.act_space.sample()
+        obs, _ = self.envs.reset(seed=[int(s) for s in seeds])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for t in range(T + 1):
+                starting = (begin == t) & (t > 0)
+                if starting.any():
+                    obs, _ = self.envs.reset(
+                        seed=[int(s) if m else None for s, m in zip(seeds, starting, strict=True)],
+                        options={"reset_mask": starting},
+                    )
+                if t == T:
+                    break
+                actions = np.stack([logs[i][t - begin[i]] if t >= begin[i] else filler for i in range(n)])
+                obs, _, terminated, truncated, _ = self.envs.step(actions)
+                done = terminated | truncated
+                replaying = t >= begin
+                if np.any(done & replaying):
+                    raise RlkitError(
+                        "replaying the recorded episode ended it early; the environment is "
+                        "not reproducible from its seed and actions",
+                        where="checkpoint",
+                    )
+                filler_done = done & ~replaying
+                if filler_done.any():
+                    obs, _ = self.envs.reset(options={"reset_mask": filler_done})
+        return obs
+
+
+# ------------------------------------------------------------------------------------------------
+# making the vector env
+# ------------------------------------------------------------------------------------------------
+
+
+def _make_one(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+    import rlkit.envs
+
+    return rlkit.envs.make(env_id, **env_kwargs)
+
+
+def make_vec_env(
+    env: Any, n_envs: int = 1, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+) -> tuple[gym.vector.VectorEnv, str | None]:
+    """A vector env with ``autoreset_mode=DISABLED`` for the :class:`Collector`.
+
+    :param env: an env id (``"CartPole-v1"``, ``"rlkit/MNISTBandit-v0"``, ...), a single
+        :class:`gymnasium.Env` (copied from its spec when ``n_envs > 1``) or a vector env created
+        with ``autoreset_mode=DISABLED`` (used as is).
+    :param n_envs: number of sub-envs.
+    :param vectorization: ``"sync"`` (one process; fastest for cheap envs) or ``"async"`` (one
+        process per sub-env).
+    :param env_kwargs: keyword arguments of :func:`gymnasium.make`.
+    :returns: (vector env, env id or None).
+    :raises RlkitError: unknown env id, bad ``vectorization``, a vector env in another autoreset mode.
+    """
+    import functools
+
+    from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
+
+    env_kwargs = dict(env_kwargs or {})
+    if isinstance(env, gym.vector.VectorEnv):
+        if env.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
+            raise RlkitError(
+                "a vector env given to the agent must use autoreset_mode=AutoresetMode.DISABLED; "
+                "or pass the env id",
+                where="env",
+            )
+        spec = getattr(env, "spec", None)
+        return env, getattr(spec, "id", None)
+    if vectorization not in ("sync", "async"):
+        raise RlkitError(f"vectorization must be sync or async, got {vectorization!r}", where="vectorization")
+    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+        raise RlkitError(f"n_envs must be a positive integer, got {n_envs!r}", where="n_envs")
+    n_envs = int(n_envs)
+    if isinstance(env, gym.Env):
+        spec = env.spec
+        if n_envs == 1:
+            return SyncVectorEnv([lambda: env], copy=False, autoreset_mode=AutoresetMode.DISABLED), getattr(
+                spec, "id", None
+            )
+        if spec is None:
+            raise RlkitError("n_envs > 1 needs an env id (or an env with a spec to copy)", where="env")
+        fns = [lambda: env] + [functools.partial(gym.make, spec) for _ in range(n_envs - 1)]
+        return SyncVectorEnv(fns, copy=False, autoreset_mode=AutoresetMode.DISABLED), spec.id
+    if not isinstance(env, str):
+        raise RlkitError(
+            f"env must be an env id, a gymnasium.Env or a VectorEnv, got {type(env).__name__}", where="env"
+        )
+    fns = [functools.partial(_make_one, env, env_kwargs) for _ in range(n_envs)]
+    if vectorization == "async":
+        _make_one(env, env_kwargs).close()  # unknown ids and bad kwargs fail here, with an RlkitError
+        return AsyncVectorEnv(fns, copy=False, autoreset_mode=AutoresetMode.DISABLED), env
+    return SyncVectorEnv(fns, copy=False, autoreset_mode=AutoresetMode.DISABLED), env

@@ -1,0 +1,47 @@
+"""Checkpoints: written atomically, read without unpickling arbitrary objects.
+
+A checkpoint is a dict of tensors and plain values (ints, floats, strings, lists, dicts) saved with
+:func:`torch.save` to a temporary file in the same folder and renamed over the old one, so a crash
+while writing leaves the previous checkpoint intact. It is read back with
+``torch.load(..., weights_only=True)``; anything else in the file (a pickled class, a damaged
+byte) is an :class:`~rlkit.errors.RlkitError`, never code that runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlkit.errors import RlkitError
+
+__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "rlkit-run-checkpoint"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Save ``state`` (tensors and plain values) to ``path`` atomically.
+
+    :param path: the ``.pt`` file.
+    :param state: the dict to save; ``format`` is set to :data:`CHECKPOINT_FORMAT`.
+    """
+    from rlkit._io import atomic_write
+
+    state = {**state, "format": CHECKPOINT_FORMAT}
+    return atomic_write(path, lambda p: torch.save(state, p))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    :raises RlkitError: missing, corrupt or not a run checkpoint.
+    """
+    from rlkit.agents.reinforce import load_torch_file
+
+    data = load_torch_file(path)
+    if data.get("format") != CHECKPOINT_FORMAT:
+        raise RlkitError("not an rlkit run checkpoint", where=str(path))
+    return data

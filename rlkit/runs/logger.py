@@ -1,0 +1,148 @@
+"""Metric loggers: a CSV file (always) and TensorBoard events (optional).
+
+The CSV has one row per update and fixed columns (:data:`COLUMNS`); it is flushed after every row
+so a killed run keeps what it logged. On resume the rows written after the last checkpoint are cut
+(:meth:`MetricsLogger.open` with ``keep_rows``), so the file ends up exactly as an uninterrupted
+run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlkit.errors import RlkitError
+
+__all__ = ["COLUMNS", "MetricsLogger", "TensorBoardLogger", "read_metrics"]
+
+COLUMNS = [
+    "update",
+    "timesteps",
+    "episodes",
+    "return_mean",
+    "length_mean",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "grad_norm",
+    "explained_variance",
+    "learning_rate",
+    "seconds",
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return (
+            repr(float(value))
+            if math.isfinite(value)
+            else ("nan" if math.isnan(value) else str(float(value)))
+        )
+    return str(value)
+
+
+class MetricsLogger:
+    """Append-only CSV of :data:`COLUMNS`.
+
+    :param path: the CSV file.
+    :param keep_rows: None to start a new file; an int to keep that many data rows of an existing
+        file (resume) and append after them.
+    """
+
+    def __init__(self, path: str | os.PathLike, keep_rows: int | None = None) -> None:
+        self.path = Path(path)
+        if keep_rows is None or not self.path.exists():
+            rows: list[list[str]] = []
+        else:
+            with self.path.open(newline="") as f:
+                rows = list(csv.reader(f))[1:]
+            if len(rows) < keep_rows:
+                raise RlkitError(
+                    f"has {len(rows)} rows but the checkpoint was taken after {keep_rows}",
+                    where=str(self.path),
+                )
+            rows = rows[:keep_rows]
+        from rlkit._io import atomic_write
+
+        def write(p: Path) -> None:
+            with p.open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(COLUMNS)
+                w.writerows(rows)
+
+        atomic_write(self.path, write)
+        self.rows = len(rows)
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.writer(self._file)
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        """Write one row (missing columns stay empty) and flush."""
+        self._writer.writerow([_fmt(metrics.get(c)) for c in COLUMNS])
+        self._file.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A metrics CSV as column name -> float array.
+
+    :raises RlkitError: missing or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RlkitError("no metrics file", where=str(path))
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise RlkitError("empty metrics file", where=str(path))
+    header, data = rows[0], rows[1:]
+    out: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        col = []
+        for r in data:
+            try:
+                col.append(float(r[j]) if j < len(r) and r[j] != "" else float("nan"))
+            except ValueError:
+                col.append(float("nan"))
+        out[name] = np.asarray(col, dtype=np.float64)
+    return out
+
+
+class TensorBoardLogger:
+    """Scalars to TensorBoard event files under ``log_dir`` (x axis: timesteps).
+
+    :param log_dir: the folder of the event files.
+    :param purge_step: on resume, the timestep of the checkpoint: events after it are dropped.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, purge_step: int | None = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # tensorboard is an optional extra
+            raise RlkitError(
+                "--tensorboard needs the tensorboard package: pip install 'rlkit[tensorboard]'",
+                where="--tensorboard",
+            ) from exc
+        self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        step = int(metrics["timesteps"])
+        for key, value in metrics.items():
+            if key in ("timesteps", "update") or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            self.writer.add_scalar(f"train/{key}", value, step)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()

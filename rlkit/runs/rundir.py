@@ -1,0 +1,107 @@
+"""Run directories: ``runs/<env>/<agent>/<YYYYmmdd-HHMMSS>-s<seed>/`` and what lives in them.
+
+=================  ===================================================================
+``config.yaml``    the resolved configuration (agent, env, seed, hyperparameters, policy,
+                   run settings, versions); its presence makes a folder a run
+``metrics.csv``    one row per update (see :mod:`rlkit.runs.logger`)
+``checkpoint.pt``  the last periodic checkpoint (atomic; everything needed to resume)
+``model.pt``       the final model (``Reinforce.load``)
+``eval.json``      the final evaluation
+``curves.png``     learning curve
+``tb/``            TensorBoard events (``--tensorboard``)
+=================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlkit.errors import RlkitError
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "CURVES",
+    "EVAL",
+    "METRICS",
+    "MODEL",
+    "TENSORBOARD",
+    "env_slug",
+    "is_run_dir",
+    "new_run_dir",
+    "read_run_config",
+    "write_run_config",
+]
+
+CONFIG, METRICS, CHECKPOINT, MODEL, EVAL, CURVES, TENSORBOARD = (
+    "config.yaml",
+    "metrics.csv",
+    "checkpoint.pt",
+    "model.pt",
+    "eval.json",
+    "curves.png",
+    "tb",
+)
+MARKER = "rlkit_run"
+
+
+def env_slug(env_id: str) -> str:
+    """An env id as one folder name (``rlkit/MNISTBandit-v0`` -> ``rlkit-MNISTBandit-v0``)."""
+    return env_id.replace("/", "-").replace(":", "-")
+
+
+def new_run_dir(
+    env_id: str, agent: str, seed: int, root: str | os.PathLike = "runs", now: _dt.datetime | None = None
+) -> Path:
+    """Create and return a fresh ``<root>/<env>/<agent>/<time>-s<seed>`` folder (never reused)."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / env_slug(env_id) / agent
+    base.mkdir(parents=True, exist_ok=True)
+    for k in range(1000):
+        path = base / (f"{stamp}-s{seed}" + (f"-{k}" if k else ""))
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RlkitError("could not create a new run folder", where=str(base))
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """True if ``path`` holds an rlkit run's ``config.yaml``."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return False
+    try:
+        data = yaml.safe_load(cfg.read_text())
+    except (yaml.YAMLError, OSError):
+        return False
+    return isinstance(data, dict) and MARKER in data
+
+
+def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The run's ``config.yaml``.
+
+    :raises RlkitError: ``path`` is not a run folder.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RlkitError("no such run folder", where=str(path))
+    if not is_run_dir(path):
+        raise RlkitError(
+            f"not an rlkit run folder (no readable {CONFIG} written by rlkit train)", where=str(path)
+        )
+    return yaml.safe_load((path / CONFIG).read_text())
+
+
+def write_run_config(path: str | os.PathLike, config: dict[str, Any]) -> Path:
+    """Write ``config.yaml`` atomically (with the run marker)."""
+    from rlkit._io import atomic_write_text
+
+    data = {MARKER: 1, **config}
+    return atomic_write_text(Path(path) / CONFIG, yaml.safe_dump(data, sort_keys=False))
