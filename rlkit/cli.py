@@ -425,6 +425,128 @@ def supervised_evaluate(
 # ---------------------------------------------------------------------------------------------
 
 
+def _runs_table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_header=False, title=title)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    Console().print(table)
+
+
+def _eval_text(ev) -> str:
+    if ev is None:
+        return "not evaluated (run.eval_episodes=0)"
+    kind = "deterministic" if ev.deterministic else "stochastic"
+    return f"{ev.mean:.2f} ± {ev.std:.2f} over {ev.episodes} episodes ({kind})"
+
+
+@app.command("train")
+def train_command(
+    env: str = typer.Option(None, "--env", "-e", help="Env id, e.g. CartPole-v1 or rlkit/MNISTBandit-v0."),
+    agent: str = typer.Option("reinforce", "--agent", "-a", help="The agent (reinforce)."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
+    total_timesteps: int = typer.Option(None, "--total-timesteps", "-n",
+                                        help="Env steps (default: the preset's)."),
+    n_envs: int = typer.Option(None, "--n-envs", help="Parallel sub-envs (default: the preset's)."),
+    set_: list[str] = typer.Option(None, "--set", help="Override a preset value, KEY=VALUE (repeatable): "
+                                   "learning_rate=1e-3, policy.net.hidden=[32,32], run.eval_episodes=10."),
+    run_dir: str = typer.Option(None, "--run-dir",
+                                help="Run folder (default runs/<env>/<agent>/<time>-s<seed>)."),
+    resume: str = typer.Option(None, "--resume", help="Continue this run folder from its last checkpoint."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard events (tb/)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Train an agent with its preset (agents/<agent>.yaml) and write a run folder."""
+    from rlkit.agents.presets import parse_set
+    from rlkit.runs import resume as resume_run
+    from rlkit.runs import train
+
+    if resume is not None:
+        if set_ or total_timesteps is not None or n_envs is not None or run_dir is not None:
+            raise RlkitError("a resumed run keeps its configuration: drop --set, --total-timesteps, "
+                             "--n-envs and --run-dir", where="--resume")
+    elif env is None:
+        raise RlkitError("give --env ENV_ID (e.g. --env CartPole-v1) or --resume RUN_DIR", where="--env")
+    try:
+        if resume is not None:
+            result = resume_run(resume, tensorboard=tensorboard or None, progress=not quiet)
+        else:
+            result = train(env, agent=agent, seed=seed, total_timesteps=total_timesteps, n_envs=n_envs,
+                           overrides=parse_set(set_), run_dir=run_dir, tensorboard=tensorboard,
+                           progress=not quiet)
+    except KeyboardInterrupt:
+        where = resume or run_dir or "RUN_DIR (the new folder under runs/)"
+        typer.echo(f"interrupted; continue from the last checkpoint: rlkit train --resume {where}", err=True)
+        raise
+    if fmt == OutputFormat.json:
+        print_json(result.to_dict())
+        return
+    training = (f"{result.timesteps:,} steps, {result.updates:,} updates, {result.episodes:,} episodes, "
+                f"{result.seconds:.1f} s")
+    if result.resumed_from is not None:
+        training += f" (resumed at step {result.resumed_from:,})"
+    rows = [("evaluation", _eval_text(result.eval)), ("training", training), ("run dir", str(result.run_dir))]
+    labels = {"metrics": "metrics", "curves": "curves (plot)", "model": "model", "eval": "evaluation file",
+              "tensorboard": "tensorboard"}
+    rows += [(label, result.files[key]) for key, label in labels.items() if key in result.files]
+    rows += [("evaluate again", f"rlkit evaluate {result.run_dir}"),
+             ("overlay curves", f"rlkit plot {result.run_dir} [MORE_RUN_DIRS...]")]
+    _runs_table(f"{result.agent} on {result.env_id} (seed {result.seed})", rows)
+
+
+@app.command("evaluate")
+def evaluate_run_command(
+    run_dir: str = typer.Argument(..., help="A run folder of `rlkit train`."),
+    episodes: int = typer.Option(None, "--episodes", "-n", help="Episodes (default: the run's own number)."),
+    deterministic: bool = typer.Option(True, "--deterministic/--stochastic",
+                                       help="Greedy actions (default) or sampled from the policy."),
+    seed: int = typer.Option(None, "--seed", "-s", help="Seed of the episodes (default: train's own)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Evaluate a run's model over whole episodes: mean, std, episodes."""
+    from rlkit.runs import evaluate_run, read_run_config
+
+    ev = evaluate_run(run_dir, episodes=episodes, deterministic=deterministic, seed=seed)
+    cfg = read_run_config(run_dir)
+    if fmt == OutputFormat.json:
+        print_json({"run_dir": run_dir, "env_id": cfg["env_id"], "agent": cfg["agent"], "mean": ev.mean,
+                    "std": ev.std, "episodes": ev.episodes, "deterministic": ev.deterministic,
+                    "seed": ev.seed, "length_mean": ev.length_mean})
+        return
+    _runs_table(f"{cfg['agent']} on {cfg['env_id']}", [
+        ("mean return", f"{ev.mean:.2f}"), ("std", f"{ev.std:.2f}"), ("episodes", str(ev.episodes)),
+        ("mean length", f"{ev.length_mean:.1f}"),
+        ("actions", "deterministic" if ev.deterministic else "stochastic"), ("run dir", run_dir)])
+
+
+@app.command("plot")
+def plot_runs_command(
+    run_dirs: list[str] = typer.Argument(..., help="Run folders; runs of one agent and env are averaged."),
+    out: str = typer.Option(None, "--out", "-o",
+                            help="PNG to write (default RUN_DIR/curves.png for one run, else curves.png)."),
+    y: str = typer.Option("return_mean", "--y", help="The metrics.csv column to plot."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Overlay the learning curves of runs in one PNG."""
+    from pathlib import Path
+
+    from rlkit.runs import plot_runs
+
+    if out is None:
+        out = str(Path(run_dirs[0]) / "curves.png") if len(run_dirs) == 1 else "curves.png"
+    path = plot_runs(run_dirs, out, y=y)
+    if fmt == OutputFormat.json:
+        print_json({"path": str(path), "runs": run_dirs})
+        return
+    typer.echo(f"wrote {path}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Experiments: rlkit.experiments (compare, sweep)
 # ---------------------------------------------------------------------------------------------
