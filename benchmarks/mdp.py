@@ -272,9 +272,10 @@ def main(argv: list[str] | None = None) -> None:
         if vstar_path.exists():
             vstar_path.unlink()
 
-    dense = spawn({"impl": "dense-mrp", "n": dense_n, "repeat": 3}, 1200.0, args.mem_gb, None)
+    repeat = 3 if quick else 5
+    dense = spawn({"impl": "dense-mrp", "n": dense_n, "repeat": repeat}, 1200.0, args.mem_gb, None)
     if dense["status"] == "ok":
-        dense_line = (f"Dense exact MRP solve, n = {dense_n}, gamma {GAMMA} (best of 3, alternated): "
+        dense_line = (f"Dense exact MRP solve, n = {dense_n}, gamma {GAMMA} (best of {repeat}, alternated): "
                       f"`rlkit.mdp.solve_mrp` {dense['rlkit_s']:.3f} s (building I - gamma P included) "
                       "vs bare "
                       f"`numpy.linalg.solve(A, R)` on a prebuilt A {dense['numpy_s']:.3f} s: ratio "
