@@ -167,7 +167,7 @@ def test_orthogonal_init_and_zero_bias():
 def test_default_cnn_preset_depends_on_image_size():
     assert len(build_backbone({"type": "cnn"}, (84, 84, 4)).conv) == 6  # nature: 3 x (conv, relu)
     small = build_backbone({"type": "cnn"}, (28, 28))
-    assert small.conv_shape == (64, 7, 7)
+    assert small.conv_shape == (32, 7, 7)
     assert isinstance(build_backbone(None, (28, 28)), CNN) and isinstance(build_backbone(None, (4,)), MLP)
 
 

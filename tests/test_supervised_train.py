@@ -126,6 +126,27 @@ def test_custom_backbone_config_and_stop_at_accuracy(mnist_dir):
     assert r.parameters == 784 * 32 + 32 + 2 * 32 + 32 * 10 + 10  # linear, layer norm, head
 
 
+def test_model_config_files(mnist_dir, tmp_path):
+    (tmp_path / "small.yaml").write_text(
+        "backbone: {type: mlp, hidden: [16], activation: tanh}\nepochs: 1\nlr: 0.002\noptimizer: sgd\n")
+    r = fit(tmp_path / "small.yaml", data_dir=mnist_dir, train_subset=300, test_subset=100, run_dir=None,
+            progress=False)
+    assert r.config["model"] == "small" and r.config["optimizer"] == "sgd" and r.epochs == 1
+    assert r.parameters == 784 * 16 + 16 + 16 * 10 + 10
+    (tmp_path / "bb.json").write_text('{"type": "cnn", "blocks": [{"channels": 4, "pool": 2}], "hidden": []}')
+    r = fit(str(tmp_path / "bb.json"), data_dir=mnist_dir, epochs=1, train_subset=100, test_subset=100,
+            run_dir=None, progress=False)
+    assert r.parameters == (9 * 4 + 4) + 4 * 13 * 13 * 10 + 10  # conv 3x3 -> 26x26 -> pool 13x13
+    (tmp_path / "bad.yaml").write_text("backbone: {type: mlp}\nepochz: 3\n")
+    with pytest.raises(RlkitError, match="epochz"):
+        fit(tmp_path / "bad.yaml", run_dir=None)
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(RlkitError, match="mapping"):
+        fit(tmp_path / "list.yaml", run_dir=None)
+    with pytest.raises(RlkitError, match="not found"):
+        fit(tmp_path / "absent.yaml", run_dir=None)
+
+
 def test_presets_are_complete():
     for name, preset in MODEL_PRESETS.items():
         assert {"backbone", "epochs", "batch_size", "lr", "optimizer", "schedule"} <= set(preset), name

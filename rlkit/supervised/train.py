@@ -158,17 +158,58 @@ class FitResult:
 # ------------------------------------------------------------------------------------------------
 
 
-def _resolve_config(model: str | dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def _read_model_file(path: Path) -> dict[str, Any]:
+    import json
+
+    import yaml
+
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise RlkitError(f"cannot read the model config ({' '.join(str(exc).split())[:200]})",
+                         where=str(path)) from None
+    if not isinstance(data, dict):
+        raise RlkitError("a model config file holds a mapping: a backbone config (with 'type') or a "
+                         "training config with a 'backbone' key", where=str(path))
+    return data
+
+
+def _base_config(model: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """The preset (or the config file / dict merged over the preset of its backbone type)."""
+    if isinstance(model, (str, Path)) and Path(model).suffix in (".yaml", ".yml", ".json"):
+        path = Path(model)
+        if not path.is_file():
+            raise RlkitError("model config file not found", where=str(path))
+        data = _read_model_file(path)
+        backbone = data.get("backbone", data)
+        if not isinstance(backbone, dict):
+            raise RlkitError("'backbone' must be a mapping", where=str(path))
+        training = {k: v for k, v in data.items() if k != "backbone"} if "backbone" in data else {}
+        unknown = set(training) - set(MODEL_PRESETS["cnn"]) - {"dataset", "seed", "eval_batch_size"}
+        if unknown:
+            raise RlkitError(f"unknown training keys {sorted(unknown)}", where=str(path))
+        cfg = _base_config(backbone)
+        cfg.update(copy.deepcopy(training))
+        cfg["model"] = path.stem
+        return cfg
     if isinstance(model, dict):
-        cfg = copy.deepcopy(MODEL_PRESETS["cnn"] if model.get("type") == "cnn" else MODEL_PRESETS["mlp"])
-        cfg["backbone"], name = copy.deepcopy(model), f"custom-{model.get('type', 'mlp')}"
-    else:
-        name = str(model).lower()
-        if name not in MODEL_PRESETS:
-            raise RlkitError(f"unknown model {model!r}; use one of {', '.join(MODEL_PRESETS)}",
-                             where="--model")
-        cfg = copy.deepcopy(MODEL_PRESETS[name])
+        cfg = copy.deepcopy(MODEL_PRESETS.get(str(model.get("type", "mlp")), MODEL_PRESETS["mlp"]))
+        cfg["backbone"], cfg["model"] = copy.deepcopy(model), f"custom-{model.get('type', 'mlp')}"
+        return cfg
+    name = str(model).lower()
+    if name not in MODEL_PRESETS:
+        raise RlkitError(f"unknown model {model!r}; use one of {', '.join(MODEL_PRESETS)} or a .yaml/.json "
+                         "config file", where="--model")
+    cfg = copy.deepcopy(MODEL_PRESETS[name])
     cfg["model"] = name
+    return cfg
+
+
+def _resolve_config(model: str | Path | dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Preset + overrides (``None`` = keep), validated; every user mistake is an RlkitError."""
+    cfg = _base_config(model)
+    cfg.setdefault("dataset", "mnist")
     for key, value in overrides.items():
         if value is not None:
             cfg[key] = value
@@ -187,10 +228,12 @@ def _resolve_config(model: str | dict[str, Any], overrides: dict[str, Any]) -> d
             raise RlkitError(f"{key} must be a positive number, got {v!r}", where="--lr")
         cfg[key] = float(v)
     for key, lo, hi in (("weight_decay", 0.0, math.inf), ("label_smoothing", 0.0, 1.0)):
-        v = float(cfg.get(key, 0.0))
-        if not lo <= v < hi:
+        v = cfg.get(key, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v < hi:
             raise RlkitError(f"{key} must be in [{lo}, {hi}), got {v!r}", where=key)
-        cfg[key] = v
+        cfg[key] = float(v)
+    if not isinstance(cfg["backbone"], dict):
+        raise RlkitError("backbone must be a mapping", where="backbone")
     if cfg["optimizer"] not in OPTIMIZERS:
         raise RlkitError(f"unknown optimizer {cfg['optimizer']!r}; use one of {', '.join(OPTIMIZERS)}",
                          where="--optimizer")
@@ -315,7 +358,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_
 # ------------------------------------------------------------------------------------------------
 
 
-def fit(model: str | dict[str, Any] = "cnn", *, dataset: str = "mnist", epochs: int | None = None,
+def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = None, epochs: int | None = None,
         batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None,
         schedule: str | None = None, augment: int | None = None, weight_decay: float | None = None,
         data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
@@ -326,8 +369,11 @@ def fit(model: str | dict[str, Any] = "cnn", *, dataset: str = "mnist", epochs: 
     """Train a classifier (backbone + linear head) on MNIST / Fashion-MNIST and score it per epoch.
 
     :param model: a preset name (``"cnn"``, ``"mlp"``, ``"rnn"``, ``"mlp-textbook"``; see
-        :data:`MODEL_PRESETS`) or a backbone config dict for :func:`~rlkit.supervised.build_backbone`.
-    :param dataset: ``"mnist"`` or ``"fashion-mnist"``.
+        :data:`MODEL_PRESETS`), a backbone config dict for :func:`~rlkit.supervised.build_backbone`,
+        or a ``.yaml``/``.json`` file holding either a backbone config or a training config with a
+        ``backbone`` key and preset keys (``epochs``, ``lr``, ``optimizer``, ``schedule`` ...).
+        Keyword arguments that are not ``None`` override the preset.
+    :param dataset: ``"mnist"`` (default) or ``"fashion-mnist"``.
     :param epochs: passes over the training set (default: the preset's).
     :param batch_size: training batch size (default: the preset's).
     :param lr: (peak) learning rate (default: the preset's).
