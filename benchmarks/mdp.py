@@ -299,11 +299,11 @@ def main(argv: list[str] | None = None) -> None:
         "Seconds: from the arrays to the solution (model construction and validation included), one run in a "
         "fresh process. Peak MB: the process's maximum resident memory (interpreter and imports included). "
         f"Peers are stopped after {peer_timeout:g} s; the address space of each case is limited to "
-        f"{args.mem_gb:g} GB. max |V - V*|: against rlkit's policy iteration on the same model. "
+        f"{args.mem_gb:g} GB. max abs(V - V*): against rlkit's policy iteration on the same model. "
         "`scipy` is a plain hand-written baseline (spsolve policy iteration, per-action sparse products).",
         "",
         markdown_table(["model", "method", "implementation", "seconds", "iterations", "peak MB",
-                        "max |V - V*|"], rows),
+                        "max abs(V - V*)"], rows),
         "",
         dense_line,
     ])
