@@ -176,6 +176,7 @@ def solve_mrp(mrp: MRP, *, method: str = "auto", x0: np.ndarray | None = None) -
                 v[transient] = _solve_sparse(sp.csr_array(sub), mrp.R[transient], 1.0, "direct", None, info)
             else:
                 v[transient] = _solve_dense(mrp.P[np.ix_(transient, transient)], mrp.R[transient], 1.0)
+    v[mrp.terminal] = 0.0  # exactly: absorbing with zero reward (the solve leaves round-off there)
     residual = bellman_residual_mrp(mrp, v)
     return Solution(values=v, iterations=0, residual=residual, converged=True, method="exact",
                     seconds=time.perf_counter() - t0, info=info)

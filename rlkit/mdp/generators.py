@@ -338,8 +338,8 @@ def random_walk(*, n: int = 5, gamma: float = 1.0):
     P[k, k - 1] = 0.5
     P[k, k + 1] = 0.5
     P[0, 0] = P[S - 1, S - 1] = 1.0
-    R = np.zeros(S)
-    R[n] = 0.5  # the last walk state steps right with probability 1/2, reward 1
+    R = np.zeros((S, S))
+    R[n, n + 1] = 1.0  # reward +1 on entering "right" (expected reward of E: 0.5)
     terminal = np.zeros(S, dtype=bool)
     terminal[[0, S - 1]] = True
     names = [chr(ord("A") + i) for i in range(n)] if n <= 26 else [f"s{i}" for i in range(1, n + 1)]

@@ -889,13 +889,14 @@ def _mdp_from_env(env: Any, env_id: str, gamma: float, kwargs: dict, where: str)
     else:
         terminal = reached_done
     P = np.zeros((A, n, n))
-    R = np.zeros((n, A))
+    R = np.zeros((A, n, n))  # reward of each transition (probability-weighted where entries merge)
     np.add.at(P, (a_i, s_i, s2), p)
-    np.add.at(R, (s_i, a_i), p * r)
+    np.add.at(R, (a_i, s_i, s2), p * r)
+    np.divide(R, P, out=R, where=P > 0)
     t_idx = np.flatnonzero(terminal)
     P[:, t_idx, :] = 0.0
     P[:, t_idx, t_idx] = 1.0
-    R[t_idx] = 0.0
+    R[:, t_idx, :] = 0.0
 
     cls = type(u).__name__
     actions = _GYM_ACTIONS.get(cls, [f"a{i}" for i in range(A)])

@@ -502,7 +502,8 @@ class MRP:
 
     :param P: transition matrix (S, S), dense or scipy.sparse.
     :param R: expected reward on leaving each state, (S,); an (S, S) reward per transition is
-        turned into ``sum_s' P[s, s'] R[s, s']``.
+        turned into ``sum_s' P[s, s'] R[s, s']`` and kept as ``meta["transition_rewards"]``, so
+        that sampled steps (:mod:`rlkit.tabular`) pay the reward of the transition taken.
     :param gamma: discount in [0, 1].
     :param states: state names (default ``s0, s1, ...``).
     :param terminal: terminal states (names, indices or a bool mask); they must be absorbing with
@@ -527,7 +528,11 @@ class MRP:
             R = R.toarray() if R.shape != (S,) else R.toarray().ravel()
         R = np.asarray(R, dtype=np.float64)
         _check_finite_rewards(R)
+        meta = dict(meta or {})
         if R.shape == (S, S):
+            # Keep the reward of each transition for samplers (rlkit.tabular): the solvers only need
+            # its expectation, but a sampled step should pay what the textbook example pays.
+            meta.setdefault("transition_rewards", R)
             if self.is_sparse:
                 R = np.asarray((self.P.multiply(R)).sum(axis=1)).ravel()
             else:
@@ -536,7 +541,7 @@ class MRP:
             raise RlkitError(f"R has shape {R.shape}; an MRP needs R of shape ({S},) (or ({S}, {S}) per "
                              "transition)")
         self.R = R
-        self.meta = dict(meta or {})
+        self.meta = meta
         self.terminal = _checked_terminal(terminal, self.states, self._self_loops()[:, None], R[:, None],
                                           None, tol)
         self._chain = MarkovChain._from_validated(self.P, self.states, self.meta)
@@ -610,7 +615,8 @@ class MDP:
     :param P: an ndarray (A, S, S), or a list of A matrices (S, S) (scipy.sparse matrices are
         stored as a list of :class:`scipy.sparse.csr_array`; a list of dense arrays is stacked).
     :param R: expected reward (S, A); or (A, S, S) per transition (stored as
-        ``sum_s' P[a, s, s'] R[a, s, s']``, also as a list of A sparse/dense (S, S)); or (S,) for
+        ``sum_s' P[a, s, s'] R[a, s, s']``, also as a list of A sparse/dense (S, S); a dense
+        (A, S, S) array is also kept as ``meta["transition_rewards"]`` for samplers); or (S,) for
         a reward that does not depend on the action.
     :param gamma: discount in [0, 1].
     :param states: state names (default ``s0, s1, ...``).
@@ -658,6 +664,9 @@ class MDP:
         self.gamma = _gamma(gamma)
         self.R = self._coerce_R(R, A, S)
         self.meta = dict(meta or {})
+        if isinstance(R, np.ndarray) and R.shape == (A, S, S):
+            # Per-transition rewards are kept for samplers (rlkit.tabular); solvers use self.R.
+            self.meta.setdefault("transition_rewards", R)
         self.terminal = _checked_terminal(terminal, self.states, self._self_loops(), self.R, self.actions,
                                           tol)
 
