@@ -491,13 +491,17 @@ def train_command(
                 f"{result.seconds:.1f} s")
     if result.resumed_from is not None:
         training += f" (resumed at step {result.resumed_from:,})"
-    rows = [("evaluation", _eval_text(result.eval)), ("training", training), ("run dir", str(result.run_dir))]
-    labels = {"metrics": "metrics", "curves": "curves (plot)", "model": "model", "eval": "evaluation file",
+    _runs_table(f"{result.agent} on {result.env_id} (seed {result.seed})",
+                [("evaluation", _eval_text(result.eval)), ("training", training)])
+    # paths as plain lines (a table would wrap them)
+    labels = {"metrics": "metrics", "curves": "curves (plot)", "model": "model", "eval": "evaluation",
               "tensorboard": "tensorboard"}
-    rows += [(label, result.files[key]) for key, label in labels.items() if key in result.files]
-    rows += [("evaluate again", f"rlkit evaluate {result.run_dir}"),
-             ("overlay curves", f"rlkit plot {result.run_dir} [MORE_RUN_DIRS...]")]
-    _runs_table(f"{result.agent} on {result.env_id} (seed {result.seed})", rows)
+    lines = [("run dir", str(result.run_dir))]
+    lines += [(label, result.files[key]) for key, label in labels.items() if key in result.files]
+    lines += [("evaluate again", f"rlkit evaluate {result.run_dir}"),
+              ("overlay curves", f"rlkit plot {result.run_dir} [MORE_RUN_DIRS...]")]
+    for label, value in lines:
+        typer.echo(f"{label + ':':<16}{value}")
 
 
 @app.command("evaluate")

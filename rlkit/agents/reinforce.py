@@ -49,12 +49,14 @@ from rlkit.agents.rollout import Collector, Rollout, complete_returns_mask, gae,
 from rlkit.errors import RlkitError
 
 __all__ = [
+    "Batch",
     "NaNLossError",
     "Reinforce",
     "ReinforceConfig",
     "UpdateStats",
     "compute_advantages",
     "lr_factor",
+    "reinforce_loss",
     "reinforce_update",
     "space_from_dict",
     "space_to_dict",
@@ -354,6 +356,27 @@ def compute_advantages(
     return returns - values, returns, valid
 
 
+def reinforce_loss(
+    policy: ActorCritic, batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+    r"""The REINFORCE losses of a batch (see :func:`reinforce_update`).
+
+    ``policy_loss = -sum_t w_t log pi(a_t|s_t) A_t``, ``entropy = sum_t w_t H[pi(.|s_t)]``,
+    ``value_loss = sum_t w_t (V(s_t) - G_t)^2`` (0 without a value net), with ``w_t = 1/|B|`` on
+    the steps used and 0 elsewhere.
+
+    :returns: (policy_loss, entropy, value_loss, the networks' outputs).
+    """
+    w = batch.weights
+    out = policy.evaluate_rollout(
+        batch.x, batch.actions, batch.starts, batch.h0, value_h0=batch.value_h0, need_values=policy.with_value
+    )
+    policy_loss = -(w * out.logp * batch.advantages).sum()
+    entropy = (w * out.entropy).sum()
+    value_loss = (w * (out.values - batch.returns) ** 2).sum() if policy.with_value else torch.zeros(())
+    return policy_loss, entropy, value_loss, out
+
+
 def reinforce_update(
     policy: ActorCritic,
     batch: Batch,
@@ -396,48 +419,53 @@ def reinforce_update(
     :param value_epochs: value steps per batch (separate optimiser).
     :param update: the update's number (for the NaN message).
     """
-    w = batch.weights
-    need_values = policy.with_value
-    out = policy.evaluate_rollout(
-        batch.x, batch.actions, batch.starts, batch.h0, value_h0=batch.value_h0, need_values=need_values
-    )
-    # L = -E[log pi(a|s) A] - beta E[H]
-    policy_loss = -(w * out.logp * batch.advantages).sum()
-    entropy = (w * out.entropy).sum()
-    value_loss = (w * (out.values - batch.returns) ** 2).sum() if need_values else torch.zeros(())
-
-    def step(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
+    policy_loss, entropy, value_loss, out = reinforce_loss(policy, batch)
+    objective = policy_loss - ent_coef * entropy  # what the policy step descends
+    for name, loss in (("policy loss", objective), ("value loss", value_loss)):
         if not torch.isfinite(loss):
             raise NaNLossError(
-                f"the loss became {loss.item()} at update {update}; training stopped before "
-                "the optimiser step (lower learning_rate, set max_grad_norm, check rewards)"
+                f"the {name} became {loss.item()} at update {update}; training stopped before the "
+                "optimiser step (lower learning_rate, set max_grad_norm, check the rewards)"
             )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm else math.inf)
+    clip = max_grad_norm if max_grad_norm else math.inf
+
+    def clipped_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)
         if not torch.isfinite(norm):
             raise NaNLossError(
-                f"the gradient became {norm.item()} at update {update}; training stopped before "
-                "the optimiser step (lower learning_rate, set max_grad_norm)"
+                f"the gradient became {norm.item()} at update {update}; training stopped before the "
+                "optimiser step (lower learning_rate, set max_grad_norm)"
             )
-        opt.step()
-        return float(norm)
+        return norm
 
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
     if "shared" in optimizers:
+        (objective + vf_coef * value_loss).backward()
         params = [p for g in optimizers["shared"].param_groups for p in g["params"]]
-        grad_norm = step(
-            optimizers["shared"], policy_loss - ent_coef * entropy + vf_coef * value_loss, params
-        )
+        grad_norm = float(clipped_norm(params))
+        optimizers["shared"].step()
     else:
-        grad_norm = step(optimizers["policy"], policy_loss - ent_coef * entropy, policy.policy_parameters())
+        need_values = policy.with_value
+        (objective + value_loss).backward()  # disjoint parameters: each loss reaches only its own net
+        grad_norm = float(clipped_norm(policy.policy_parameters()))
         if need_values:
-            for epoch in range(value_epochs):
-                if epoch > 0:
-                    values = policy.values_only(batch.x, batch.starts, batch.value_h0)
-                    value_loss = (w * (values - batch.returns) ** 2).sum()
-                step(optimizers["value"], value_loss, policy.value_parameters())
+            clipped_norm(policy.value_parameters())
+        optimizers["policy"].step()
+        if need_values:
+            optimizers["value"].step()
+            for _ in range(value_epochs - 1):  # more regression steps on the same targets
+                values = policy.values_only(batch.x, batch.starts, batch.value_h0)
+                extra = (batch.weights * (values - batch.returns) ** 2).sum()
+                if not torch.isfinite(extra):
+                    raise NaNLossError(f"the value loss became {extra.item()} at update {update}")
+                optimizers["value"].zero_grad(set_to_none=True)
+                extra.backward()
+                clipped_norm(policy.value_parameters())
+                optimizers["value"].step()
+    w = batch.weights
     ev = float("nan")
-    if need_values:
+    if policy.with_value:
         with torch.no_grad():
             m = w > 0
             y, v = batch.returns[m], out.values.detach()[m]
@@ -812,7 +840,8 @@ class Reinforce:
         batch, single = self._batched(obs)
         with torch.inference_mode():
             dist, _ = self.policy.distribution(self.policy.obs_to_tensor(batch))
-            probs = dist.probs.double().numpy()
+            probs = dist.logits.double().exp()
+            probs = (probs / probs.sum(-1, keepdim=True)).numpy()  # rows sum to 1 in float64
         return probs[0] if single else probs
 
     # -- saving ----------------------------------------------------------------------------------

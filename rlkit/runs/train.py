@@ -248,8 +248,7 @@ def _run(
     except NaNLossError as exc:
         where = run_dir / rd.CHECKPOINT
         raise RlkitError(
-            f"{exc}; the last good checkpoint ({where}, step {session.last_ckpt}) is kept; resume "
-            f"with --resume after changing nothing, or start a new run with other settings"
+            f"{exc}; the last good checkpoint ({where}, step {session.last_ckpt}) is kept"
         ) from None
     finally:
         session.close()
@@ -515,11 +514,12 @@ def plot_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, y: s
         stack = np.stack([np.interp(grid, r[0], r[1], left=np.nan, right=np.nan) for r in runs])
         curves[f"{label} (n={len(runs)})" if len(runs) > 1 else label] = stack
         xs[f"{label} (n={len(runs)})" if len(runs) > 1 else label] = grid
+    ylabel = "mean return (last 100 episodes)" if y == "return_mean" else y.replace("_", " ")
     return plot_curves(
         curves,
         x=xs,
         xlabel="environment steps",
-        ylabel=y.replace("_", " "),
+        ylabel=ylabel,
         title="learning curves",
         path=out,
         band="ci95",
