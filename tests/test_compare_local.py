@@ -13,7 +13,7 @@ import pytest
 from rlkit.experiments.compare import TIMING_COLUMNS, compare, load_trial
 from rlkit.experiments.stats import bootstrap_ci
 
-AGENTS = ["sb3-a2c", "sb3-ppo"]
+AGENTS = ["reinforce", "sb3-ppo"]
 TINY = {"seeds": 2, "total_timesteps": 256, "eval_every": 128, "eval_episodes": 2}
 
 
@@ -37,7 +37,7 @@ def test_outputs(tiny):
     out, result = tiny
     rows = read_rows(out / "results.csv")
     assert [(r["agent"], r["seed"], r["status"]) for r in rows] == [
-        ("sb3-a2c", "0", "ok"), ("sb3-a2c", "1", "ok"), ("sb3-ppo", "0", "ok"), ("sb3-ppo", "1", "ok")]
+        ("reinforce", "0", "ok"), ("reinforce", "1", "ok"), ("sb3-ppo", "0", "ok"), ("sb3-ppo", "1", "ok")]
     assert list(rows[0])[-len(TIMING_COLUMNS):] == TIMING_COLUMNS  # timing columns kept apart, last
     for r in rows:
         metrics = read_rows(out / "trials" / r["trial_id"] / "metrics.csv")
@@ -62,7 +62,7 @@ def test_outputs(tiny):
         assert row["steps_to_threshold"] == (float(np.mean(reached)) if len(reached) == 2 else None)
     text = (out / "summary.md").read_text()
     assert "| CartPole-v1 | sb3-ppo | 2/2 |" in text and "## Protocol" in text
-    assert json.loads((out / "summary.json").read_text())[0]["agent"] == "sb3-a2c"
+    assert json.loads((out / "summary.json").read_text())[0]["agent"] == "reinforce"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -118,10 +118,10 @@ def test_sweep_ranks_and_writes_best_preset(cli, tmp_path):
     import yaml
 
     out = tmp_path / "sweep"
-    code, stdout, stderr = cli("sweep", "--agent", "sb3-a2c", "--env", "CartPole-v1",
-                               "--grid", "learning_rate=0.01,0.0007", "--seeds", "2", "-t", "200",
-                               "--eval-every", "100", "--eval-episodes", "2", "--out", str(out),
-                               "--set", "n_envs=2", "--format", "json")
+    code, stdout, stderr = cli("sweep", "--agent", "reinforce", "--env", "CartPole-v1",
+                               "--grid", "learning_rate=0.01,0.0007", "--seeds", "2", "-t", "256",
+                               "--eval-every", "128", "--eval-episodes", "2", "--out", str(out),
+                               "--set", "n_envs=2", "--set", "n_steps=64", "--format", "json")
     assert code == 0, stderr
     report = json.loads(stdout)
     means = [r["final_mean"] for r in report["rows"]]
@@ -140,6 +140,10 @@ def test_sweep_ranks_and_writes_best_preset(cli, tmp_path):
     (["compare", "--env", "NoSuchEnv-v9", "--agents", "sb3-ppo"], "unknown env 'NoSuchEnv-v9'"),
     (["compare", "--env", "Pendulum-v1", "--agents", "sb3-dqn"], "Discrete"),
     (["compare", "--env", "CartPole-v1", "--agents", "sb3-ppo", "--set", "sb3-ppo.n_step=3"], "n_step"),
+    (["compare", "--env", "CartPole-v1", "--agents", "reinforce", "--set", "reinforce.n_step=3"], "n_step"),
+    (["compare", "--env", "CartPole-v1", "--agents", "reinforce", "--set", "reinforce.gamma=2"], "gamma"),
+    (["compare", "--env", "CartPole-v1", "--agents", "reinforce", "--set", "policy.net.type=transformer"],
+     "transformer"),
     (["compare", "--env", "CartPole-v1", "--agents", "sb3-ppo", "--set", "sb3-a2c.gamma=0.9"], "not in"),
     (["compare", "--env", "CartPole-v1", "--agents", "sb3-ppo", "--backend", "spark"], "unknown backend"),
     (["compare", "--env", "CartPole-v1", "--agents", "sb3-ppo", "--seeds", "0"], "--seeds"),

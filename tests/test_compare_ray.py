@@ -10,7 +10,7 @@ from rlkit.experiments.compare import TIMING_COLUMNS, compare
 
 ray = pytest.importorskip("ray")
 
-AGENTS = ["sb3-a2c", "sb3-ppo"]
+AGENTS = ["reinforce", "sb3-ppo"]
 TINY = {"seeds": 2, "total_timesteps": 256, "eval_every": 128, "eval_episodes": 2}
 
 
