@@ -75,30 +75,43 @@ def _categorical_sample(logits: torch.Tensor, generator: torch.Generator | None)
 
 
 class Categorical:
-    """Categorical over the last axis of ``logits`` (B, n); actions are indices (B,)."""
+    """Categorical over the last axis of ``logits`` (B, n); actions are indices (B,).
+
+    The logits need not be normalised: sampling (Gumbel-max) and the mode use them as they are;
+    log-probabilities normalise them (once, on first use).
+    """
 
     def __init__(self, logits: torch.Tensor, start: int = 0) -> None:
-        self.logits = logits - logits.logsumexp(-1, keepdim=True)  # normalised log-probabilities
+        self.raw_logits = logits
         self.start = int(start)
+        self._logp: torch.Tensor | None = None
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """Normalised log-probabilities."""
+        if self._logp is None:
+            self._logp = self.raw_logits - self.raw_logits.logsumexp(-1, keepdim=True)
+        return self._logp
 
     @property
     def probs(self) -> torch.Tensor:
         return self.logits.exp()
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        return _categorical_sample(self.logits, generator)
+        return _categorical_sample(self.raw_logits, generator)
 
     def mode(self) -> torch.Tensor:
-        return self.logits.argmax(-1)
+        return self.raw_logits.argmax(-1)
 
     def log_prob(self, raw: torch.Tensor) -> torch.Tensor:
         return self.logits.gather(-1, raw.long().unsqueeze(-1)).squeeze(-1)
 
     def entropy(self) -> torch.Tensor:
-        return -(self.logits.exp() * self.logits).sum(-1)
+        logp = self.logits
+        return -(logp.exp() * logp).sum(-1)
 
     def to_env(self, raw: torch.Tensor) -> np.ndarray:
-        out = raw.cpu().numpy().astype(np.int64)
+        out = raw.numpy() if raw.device.type == "cpu" else raw.cpu().numpy()
         return out + self.start if self.start else out
 
 

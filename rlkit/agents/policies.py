@@ -246,6 +246,43 @@ class ActorCritic(nn.Module):
         """Zero hidden state of the policy backbone, or None when it is not recurrent."""
         return self.body.initial_state(batch_size) if self.is_recurrent else None
 
+    def _fast_plan(self) -> list | None:
+        """For an MLP backbone: its layers as (weight, bias, activation) to call without the
+        module machinery (about 3x faster for the tiny batches of a vector env; same ops, same
+        numbers). None for any other backbone."""
+        if not hasattr(self, "_plan"):
+            from rlkit.supervised.nets import MLP
+
+            plan: list | None = None
+            body = self.body
+            if type(body) is MLP and not body.input.normalize:
+                plan = []
+                for m in body.body:
+                    if isinstance(m, nn.Flatten):
+                        continue
+                    if isinstance(m, nn.Linear):
+                        plan.append([m.weight, m.bias, None])
+                    elif isinstance(m, (nn.Tanh, nn.ReLU)) and plan and plan[-1][2] is None:
+                        plan[-1][2] = torch.tanh if isinstance(m, nn.Tanh) else torch.relu
+                    else:
+                        plan = None
+                        break
+            self._plan = plan
+        return self._plan
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        plan = self._fast_plan()
+        if plan is None:
+            return self.body(x)
+        h = x.reshape(x.shape[0], -1)
+        if h.dtype != torch.float32:
+            h = self.body.input(h)
+        for w, b, act in plan:
+            h = nn.functional.linear(h, w, b)
+            if act is not None:
+                h = act(h)
+        return h
+
     def distribution(
         self, x: torch.Tensor, hidden: torch.Tensor | None = None, starts: torch.Tensor | None = None
     ):
@@ -258,8 +295,9 @@ class ActorCritic(nn.Module):
                 hidden = self.body.initial_state(x.shape[0])
             feats, hidden = self.body(x, _mask_hidden(hidden, starts))
         else:
-            feats = self.body(x)
-        return make_distribution(self.spec, self.action_head(feats), self.log_std), hidden
+            feats = self._features(x)
+        head = nn.functional.linear(feats, self.action_head.weight, self.action_head.bias)
+        return make_distribution(self.spec, head, self.log_std), hidden
 
     def act(
         self,

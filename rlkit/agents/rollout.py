@@ -332,49 +332,58 @@ class Collector:
         quota = np.zeros(self.n, dtype=np.int64)
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
+        ep_ret, ep_len, envs, act = self.ep_return, self.ep_length, self.envs, policy.act
+        no_starts = np.zeros(self.n, dtype=bool)
+        b = buf.arrays  # hot loop: plain local lookups (re-read after the buffers grow)
+        obs_b, starts_b, act_b, env_act_b = b["obs"], b["starts"], b["actions"], b["env_actions"]
+        rew_b, term_b, trunc_b = b["rewards"], b["terminated"], b["truncated"]
         t = 0
         with torch.inference_mode():
             while True:
                 if whole:
                     if np.all(quota >= episodes_per_env):
                         break
-                    buf.ensure(t)
-                    buf.valid[t] = quota < episodes_per_env
+                    if t >= buf.capacity:
+                        buf.ensure(t)
+                        b = buf.arrays
+                        obs_b, starts_b, act_b = b["obs"], b["starts"], b["actions"]
+                        env_act_b, rew_b, term_b, trunc_b = b["env_actions"], b["rewards"], b["terminated"], \
+                            b["truncated"]
+                    b["valid"][t] = quota < episodes_per_env
                 elif t >= n_steps:
                     break
-                buf.obs[t] = obs
-                buf.starts[t] = starts
-                x = policy.obs_to_tensor(buf.obs[t])
-                raw, env_action, hidden = policy.act(
+                obs_b[t] = obs
+                starts_b[t] = starts
+                x = policy.obs_to_tensor(obs_b[t])
+                raw, env_action, hidden = act(
                     x, hidden, torch.as_tensor(starts) if hidden is not None else None, generator=generator
                 )
-                buf.actions[t] = raw.numpy()
-                buf.env_actions[t] = env_action
-                obs, reward, terminated, truncated, _ = self.envs.step(env_action)
-                buf.rewards[t] = reward
-                buf.terminated[t] = terminated
-                buf.truncated[t] = truncated
-                self.ep_return += reward
-                self.ep_length += 1
+                act_b[t] = raw.numpy()
+                env_act_b[t] = env_action
+                obs, reward, terminated, truncated, _ = envs.step(env_action)
+                rew_b[t] = reward
+                term_b[t] = terminated
+                trunc_b[t] = truncated
+                ep_ret += reward
+                ep_len += 1
                 done = terminated | truncated
                 if done.any():
                     if truncated.any():
-                        buf.final_obs[t, truncated] = obs[truncated]
-                    counted = done & buf.valid[t]
-                    for i in np.flatnonzero(counted):
-                        ep_returns.append(float(self.ep_return[i]))
-                        ep_lengths.append(int(self.ep_length[i]))
+                        b["final_obs"][t, truncated] = obs[truncated]
+                    for i in np.flatnonzero(done & b["valid"][t]):
+                        ep_returns.append(float(ep_ret[i]))
+                        ep_lengths.append(int(ep_len[i]))
                     quota += done
                     obs = self._reset(done)
-                    starts = done.copy()
+                    starts = done
                 else:
-                    starts = np.zeros(self.n, dtype=bool)
+                    starts = no_starts
                 t += 1
         self.obs = np.array(obs)
-        self.starts = starts
+        self.starts = starts.copy()
         self.hidden = hidden
         T = t
-        arrays = {k: a[:T] for k, a in buf.arrays.items()}
+        arrays = {k: a[:T].copy() for k, a in buf.arrays.items()}  # the buffers are reused
         if whole:
             self.pending_reset = True
             self.episode_actions = [[] for _ in range(self.n)]
