@@ -147,6 +147,21 @@ def test_lookup_order(isolated):
     assert np.array_equal(load_mnist("test", data_dir=isolated / "empty")[1].numpy(), c[NAMES[3]])
 
 
+def test_fashion_mnist_lookup_and_names(isolated):
+    a = write_dataset(isolated / "data_root" / "fashion-mnist", seed=5)
+    x, y = load_mnist("train", dataset="fashion-mnist")
+    np.testing.assert_array_equal(y.numpy(), a[NAMES[1]])
+    write_dataset(isolated / "tv" / "FashionMNIST" / "raw", seed=6)
+    img, _ = find_data_dir("test", dataset="fashion-mnist", data_dir=isolated / "tv")
+    assert img.parent == isolated / "tv" / "FashionMNIST" / "raw"
+    (isolated / "empty").mkdir()
+    for p in (isolated / "data_root" / "fashion-mnist").iterdir():
+        p.unlink()
+    with pytest.raises(RlkitError, match="fashion-mnist data not found"):
+        load_mnist("test", dataset="fashion-mnist", data_dir=isolated / "empty")
+    assert len(D.DATASETS["fashion-mnist"].classes) == 10
+
+
 def test_missing_files_one_clear_error(isolated):
     (isolated / "empty").mkdir()
     with pytest.raises(RlkitError) as info:

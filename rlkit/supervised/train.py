@@ -456,7 +456,8 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
     train_time, stopped = 0.0, False
     conf = np.zeros((n_classes, n_classes), dtype=np.int64)
     test_acc = test_loss = float("nan")
-    bar = _Bar(show, cfg["epochs"], steps)
+    bar = _Bar(show, cfg["epochs"], steps,
+               f"{cfg['model']} on {cfg['dataset']}: {params:,} parameters, {n:,} training images, {dev}")
     try:
         for epoch in range(1, cfg["epochs"] + 1):
             net.train()
@@ -514,7 +515,7 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
 class _Bar:
     """A rich progress bar over the batches of each epoch (stderr), or nothing."""
 
-    def __init__(self, show: bool, epochs: int, steps: int) -> None:
+    def __init__(self, show: bool, epochs: int, steps: int, header: str = "") -> None:
         self.progress = None
         self.epochs, self.steps = epochs, steps
         if show:
@@ -524,6 +525,8 @@ class _Bar:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
                                      console=Console(stderr=True))
+            if header:
+                self.progress.console.print(header, highlight=False)
             self.progress.start()
         self.task = None
 
