@@ -595,7 +595,9 @@ def load_checkpoint(path: str | Path, *, config: dict[str, Any] | None = None,
     :param path: a run directory or a ``model.pt`` file.
     :param config: the run config to build the model from (default: the one in the checkpoint).
     :param device: where to put the model.
-    :returns: ``(model in eval mode, config)``.
+    :returns: ``(model in eval mode, config)``. ``model.backbone`` is the trained backbone with its
+        input normalisation built in: it reads raw ``uint8`` images, e.g. the observations of
+        ``rlkit/MNISTBandit-v0``, so it can become the body of a policy as it is.
     :raises RlkitError: missing, corrupt or foreign file; weights of a different architecture.
     """
     path = Path(path)
