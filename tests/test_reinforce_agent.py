@@ -245,3 +245,17 @@ def test_bad_input_raises_rlkit_errors(kwargs, match):
     policy = kwargs.pop("policy", None)
     with pytest.raises(RlkitError, match=match):
         Reinforce(policy, env, seed=0, n_envs=1, **kwargs)
+
+
+def test_async_sub_processes_give_the_same_numbers_as_sync():
+    """Every episode is reset with a seed drawn by the agent, so where the sub-envs run does not
+    change a single number."""
+    runs = {}
+    for mode in ("sync", "async"):
+        agent = Reinforce(None, "CartPole-v1", seed=1, n_envs=2, n_steps=32, vectorization=mode)
+        rows: list[dict] = []
+        agent.learn(512, callback=lambda a, m, rows=rows: rows.append(m), progress_bar=False)
+        state = agent.get_state()["collector"]
+        agent.close()
+        runs[mode] = (rows, state["env_rng"], [s.tolist() for s in state["episode_actions"]])
+    assert runs["sync"] == runs["async"]
