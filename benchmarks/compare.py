@@ -76,23 +76,27 @@ def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
     with tempfile.TemporaryDirectory() as tmp:  # start the forkserver (imports) outside the timings
         compare(["CartPole-v1"], [args.scaling_agent], seeds=1, total_timesteps=64, eval_every=64,
                 eval_episodes=1, workers=1, out=Path(tmp) / "warm")
-    times = {}
-    for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            result = compare(["CartPole-v1"], [args.scaling_agent], seeds=4, total_timesteps=budget,
-                             eval_every=budget, eval_episodes=2, workers=workers, out=Path(tmp) / "out")
-            times[workers] = time.perf_counter() - t0
-            assert not result.failed, [r.error for r in result.failed]
-        print(f"scaling: 4 trials of {args.scaling_agent}, {budget:,} steps each, {workers} worker(s): "
-              f"{times[workers]:.1f} s")
-    ratio = times[2] / times[1]
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(args.repeat):  # 1 and 2 workers alternate, so that a load spike hits both
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                result = compare(["CartPole-v1"], [args.scaling_agent], seeds=4, total_timesteps=budget,
+                                 eval_every=budget, eval_episodes=2, workers=workers, out=Path(tmp) / "out")
+                times[workers].append(time.perf_counter() - t0)
+                assert not result.failed, [r.error for r in result.failed]
+            print(f"scaling: 4 trials of {args.scaling_agent}, {budget:,} steps each, {workers} worker(s): "
+                  f"{times[workers][-1]:.1f} s")
+    best = {w: min(t) for w, t in times.items()}
+    ratio = best[2] / best[1]
     verdict = "meets" if ratio <= 0.6 else "misses"
-    table = markdown_table(["workers", "4 trials (s)", "ratio to 1 worker"],
-                           [[1, f"{times[1]:.1f}", "1.00"], [2, f"{times[2]:.1f}", f"{ratio:.2f}"]])
+    table = markdown_table(
+        ["workers", "4 trials, best (s)", "all runs (s)", "ratio to 1 worker"],
+        [[w, f"{best[w]:.1f}", ", ".join(f"{t:.1f}" for t in times[w]), f"{best[w] / best[1]:.2f}"]
+         for w in (1, 2)])
     text = (f"Local executor scaling: 4 trials of {args.scaling_agent} on CartPole-v1 ({budget:,} steps each,"
-            f" evaluation only at start and end), wall time including worker start-up. Target <= 0.60: "
-            f"{verdict} it ({ratio:.2f}).\n\n{table}")
+            f" evaluation only at start and end), wall time including worker start-up, best of "
+            f"{args.repeat} alternating runs. Target <= 0.60: {verdict} it ({ratio:.2f}).\n\n{table}")
     return text, ratio
 
 
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the compare")
     parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agents")
     parser.add_argument("--scaling-agent", default="sb3-ppo", help="agent of the scaling runs")
+    parser.add_argument("--repeat", type=int, default=3, help="scaling runs per worker count (best kept)")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-compare"),
                         help="output folder (re-run to resume an interrupted compare)")
     parser.add_argument("--skip-compare", action="store_true")

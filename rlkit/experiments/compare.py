@@ -563,11 +563,11 @@ def _curve_over_steps(group: Sequence[TrialResult]) -> tuple[np.ndarray, np.ndar
     return steps, est, low, high
 
 
-def _curve_over_time(group: Sequence[TrialResult], n: int = 60) -> tuple[np.ndarray, ...]:
-    """Each seed's last evaluation at time t (a step function), then mean and CI over seeds."""
-    end = max(t.eval_rows[-1]["train_time_s"] for t in group)
-    grid = np.linspace(0.0, end, n)
-    values = np.empty((n, len(group)))
+def _curve_over_time(group: Sequence[TrialResult]) -> tuple[np.ndarray, ...]:
+    """Each seed's last evaluation at time t (a step function), then mean and CI over seeds, at
+    every time one of the seeds evaluated."""
+    grid = np.unique([r["train_time_s"] for t in group for r in t.eval_rows])
+    values = np.empty((len(grid), len(group)))
     for j, t in enumerate(group):
         times = np.array([r["train_time_s"] for r in t.eval_rows])
         rets = np.array([r["return_mean"] for r in t.eval_rows])
@@ -597,14 +597,21 @@ def plot_compare(results: Sequence[TrialResult], path: str | Path,
         for r in ok:
             if r.spec.env_id == env:
                 groups.setdefault((r.spec.agent, r.spec.config_id), []).append(r)
+        ends = []
         for (agent, config_id), group in groups.items():
             label = agent if config_id == "default" else f"{agent} {config_id}"
             label += f" (n={len(group)})"
-            for ax, curve in ((axes[i, 0], _curve_over_steps), (axes[i, 1], _curve_over_time)):
+            for ax, curve, step in ((axes[i, 0], _curve_over_steps, None),
+                                    (axes[i, 1], _curve_over_time, "post")):  # over time: a step function
                 x, est, low, high = curve(group)
-                (line,) = ax.plot(x, est, label=label)
-                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        for ax, xlabel in ((axes[i, 0], "environment steps"), (axes[i, 1], "training wall time (s)")):
+                (line,) = ax.plot(x, est, label=label, drawstyle="steps-post" if step else "default")
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0, step=step)
+            ends.append(x[-1])
+        time_label = "training wall time (s)"
+        if min(ends) > 0 and max(ends) / min(ends) > 10:  # agents 10x apart in speed: log scale
+            axes[i, 1].set_xscale("symlog", linthresh=min(ends) / 10)
+            time_label = "training wall time (s, log scale above 1/10 of the fastest run)"
+        for ax, xlabel in ((axes[i, 0], "environment steps"), (axes[i, 1], time_label)):
             if thresholds.get(env) is not None:
                 ax.axhline(thresholds[env], color="grey", linestyle="--", linewidth=1,
                            label="reward threshold")
