@@ -85,6 +85,15 @@ def test_resume_skips_finished_trials(tiny):
     assert after[3]["wall_time_s"] != before[3]["wall_time_s"]
 
 
+def test_cli_table_over_a_finished_compare(cli, tiny):
+    out, _ = tiny
+    code, stdout, stderr = cli("compare", "--env", "CartPole-v1", "--agents", ",".join(AGENTS),
+                               "--seeds", "2", "-t", "256", "--eval-every", "128", "--eval-episodes", "2",
+                               "--out", str(out))
+    assert code == 0, stderr
+    assert "reinforce" in stdout and "sb3-ppo" in stdout and "4 trials (4 reused" in stdout
+
+
 def test_changed_spec_is_not_reused(tiny):
     out, result = tiny
     spec = result.results[0].spec
