@@ -275,3 +275,18 @@ def test_evaluate_run_uses_the_run_seed_by_default(tmp_path):
     )
     assert evaluate_run(tmp_path / "r").returns == r.eval.returns
     assert evaluate_run(tmp_path / "r", episodes=2, seed=123).episodes == 2
+
+
+def test_evaluation_env_can_differ_from_the_training_env(tmp_path):
+    """run.eval_env_kwargs reaches only the evaluation env (MNISTBandit's preset evaluates on test images)."""
+    r = train(
+        "CartPole-v1",
+        seed=0,
+        total_timesteps=512,
+        n_envs=2,
+        overrides={"n_steps": 64, "run.eval_episodes": 4, "run.eval_env_kwargs": {"max_episode_steps": 7}},
+        run_dir=tmp_path / "r",
+    )
+    assert r.eval.lengths and max(r.eval.lengths) <= 7
+    assert max(read_metrics(tmp_path / "r" / "metrics.csv")["length_mean"]) > 7  # training is not cut
+    assert max(evaluate_run(tmp_path / "r").lengths) <= 7

@@ -35,7 +35,12 @@ from rlkit.errors import RlkitError
 __all__ = ["RUN_DEFAULTS", "apply_overrides", "load_preset", "parse_set", "preset_envs", "run_settings"]
 
 #: settings of ``rlkit train`` itself (not of the agent), with their defaults.
-RUN_DEFAULTS: dict[str, Any] = {"eval_episodes": 100, "checkpoint_freq": 20_000, "eval_deterministic": True}
+RUN_DEFAULTS: dict[str, Any] = {
+    "eval_episodes": 100,
+    "checkpoint_freq": 20_000,
+    "eval_deterministic": True,
+    "eval_env_kwargs": {},  # gymnasium.make arguments of the evaluation env only, e.g. {split: test}
+}
 _TOP_KEYS = {"total_timesteps", "policy", "run"}
 
 
@@ -136,6 +141,10 @@ def _check_run_key(key: str, value: Any) -> Any:
         raise RlkitError(
             f"unknown run setting {key!r}; known: {', '.join(RUN_DEFAULTS)}", where=f"--set run.{key}"
         )
+    if key == "eval_env_kwargs":
+        if not isinstance(value, dict):
+            raise RlkitError(f"must be a mapping, got {value!r}", where=f"--set run.{key}")
+        return value
     if key == "eval_deterministic":
         if not isinstance(value, bool):
             raise RlkitError(f"must be true or false, got {value!r}", where=f"--set run.{key}")

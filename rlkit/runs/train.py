@@ -259,6 +259,12 @@ def _run(
     return result
 
 
+def _eval_env_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation env's ``gymnasium.make`` arguments: the training env's, then ``run.eval_env_kwargs``."""
+    train_kwargs = (config.get("hyperparams") or {}).get("env_kwargs") or {}
+    return {**train_kwargs, **((config.get("run") or {}).get("eval_env_kwargs") or {})}
+
+
 def _finish(
     agent, run_dir: Path, config: dict[str, Any], *, seconds: float, resumed_from: int | None
 ) -> TrainResult:
@@ -269,9 +275,11 @@ def _finish(
     if int(run["eval_episodes"]) > 0:
         ev = evaluate_policy(
             agent,
+            config["env_id"],
             n_episodes=int(run["eval_episodes"]),
             deterministic=bool(run["eval_deterministic"]),
             seed=config["seed"] + EVAL_SEED_OFFSET,
+            env_kwargs=_eval_env_kwargs(config),
         )
         atomic_write_json(run_dir / rd.EVAL, ev.to_dict())
     files = {
@@ -464,7 +472,7 @@ def evaluate_run(
         episodes = max(int(config.get("run", {}).get("eval_episodes", 100)), 1)
     if seed is None:
         seed = int(config["seed"]) + EVAL_SEED_OFFSET
-    env_kwargs = (config.get("hyperparams") or {}).get("env_kwargs") or {}
+    env_kwargs = _eval_env_kwargs(config)
     return evaluate_policy(
         agent,
         config["env_id"],
