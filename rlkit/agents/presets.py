@@ -24,6 +24,7 @@ key and value: ``learning_rate=3e-4``, ``policy.net.hidden=[32,32]``, ``run.eval
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ import yaml
 
 from rlkit.errors import RlkitError
 
-__all__ = ["RUN_DEFAULTS", "apply_overrides", "load_preset", "parse_set", "preset_envs", "run_settings"]
+__all__ = ["RUN_DEFAULTS", "apply_overrides", "load_preset", "parse_set", "parse_value", "preset_envs",
+           "run_settings"]
 
 #: settings of ``rlkit train`` itself (not of the agent), with their defaults.
 RUN_DEFAULTS: dict[str, Any] = {
@@ -126,14 +128,31 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         if not key:
             raise RlkitError(f"empty key in {item!r}", where="--set")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
+        value = parse_value(raw) if raw.strip() else None
         if isinstance(value, str) and value.lower() in ("none", "null"):
             value = None
         out[key] = value
     return out
+
+
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)")
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` / ``--grid`` value read as YAML (``64``, ``0.5``, ``true``, ``[64, 64]``,
+    ``{a: 1}``), with ``3e-4`` read as a float (YAML 1.1 alone would keep it a string); text that
+    is not valid YAML stays a string.
+
+    >>> parse_value("3e-3"), parse_value("[64, 64]"), parse_value("tanh")
+    (0.003, [64, 64], 'tanh')
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _check_run_key(key: str, value: Any) -> Any:
