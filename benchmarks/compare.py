@@ -15,6 +15,7 @@ the worker processes.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -72,10 +73,11 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
 
 
 def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
-    budget = 4_000 if args.quick else 15_000
+    budget = 4_000 if args.quick else 30_000
     with tempfile.TemporaryDirectory() as tmp:  # start the forkserver (imports) outside the timings
         compare(["CartPole-v1"], [args.scaling_agent], seeds=1, total_timesteps=64, eval_every=64,
                 eval_episodes=1, workers=1, out=Path(tmp) / "warm")
+    load_before = os.getloadavg()[0]
     times: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.repeat):  # 1 and 2 workers alternate, so that a load spike hits both
         for workers in (1, 2):
@@ -96,7 +98,10 @@ def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
          for w in (1, 2)])
     text = (f"Local executor scaling: 4 trials of {args.scaling_agent} on CartPole-v1 ({budget:,} steps each,"
             f" evaluation only at start and end), wall time including worker start-up, best of "
-            f"{args.repeat} alternating runs. Target <= 0.60: {verdict} it ({ratio:.2f}).\n\n{table}")
+            f"{args.repeat} alternating runs; 1-minute load average {load_before:.2f} before and "
+            f"{os.getloadavg()[0]:.2f} after on {os.cpu_count()} cores (a load above ~1 from other "
+            f"programs leaves the two workers one core to share). Target <= 0.60: {verdict} it "
+            f"({ratio:.2f}).\n\n{table}")
     return text, ratio
 
 
@@ -110,12 +115,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="scaling runs per worker count (best kept)")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-compare"),
                         help="output folder (re-run to resume an interrupted compare)")
+    parser.add_argument("--note", default="", help="a sentence about the conditions, added to the docs")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     args.agents = [a for a in args.agents.split(",") if a]
     parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{' --quick' if args.quick else ''}`"
-             f" on {time.strftime('%Y-%m-%d')}."]
+             f" on {time.strftime('%Y-%m-%d')}; each trial runs with one torch thread."
+             + (f" {args.note}" if args.note else "")]
     if not args.skip_compare:
         text, _ = run_compare(args)
         parts.append(text)
