@@ -37,12 +37,12 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
-	$(BIN)/ruff check rlkit tests benchmarks
+	$(BIN)/ruff check rlkit tests benchmarks notebooks
 
 bench: install
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),bench]"
 	$(BIN)/python benchmarks/mdp.py
-	@for b in tabular mnist reinforce; do \
+	@for b in tabular mnist reinforce compare; do \
 		if [ -f benchmarks/$$b.py ]; then $(BIN)/python benchmarks/$$b.py || exit 1; fi; \
 	done
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/` (`make bench`); each section says how it was measured.\n"
+HEADER = ("# Benchmarks\n\nWritten by the scripts in `benchmarks/` (`make bench`); "
+          "each section says how it was measured.\n")
 
 
 def machine() -> str:
@@ -54,7 +55,10 @@ def write_section(name: str, body: str, path: Path = DOCS) -> None:
     text = path.read_text() if path.exists() else HEADER
     block = f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->"
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)

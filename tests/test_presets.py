@@ -23,6 +23,8 @@ def test_parse_set():
         "learning_rate": 3e-4, "policy.net.hidden": [32, 32], "ent_coef": None}
     with pytest.raises(RlkitError, match="key=value"):
         parse_set(["learning_rate"])
+    with pytest.raises(RlkitError, match="cannot read value"):
+        parse_set(["policy.net.hidden=[64,"])
 
 
 def test_train_accepts_exponent_learning_rate(cli, tmp_path):

@@ -140,8 +140,9 @@ _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)")
 
 def parse_value(text: str) -> Any:
     """A ``--set`` / ``--grid`` value read as YAML (``64``, ``0.5``, ``true``, ``[64, 64]``,
-    ``{a: 1}``), with ``3e-4`` read as a float (YAML 1.1 alone would keep it a string); text that
-    is not valid YAML stays a string.
+    ``{a: 1}``), with ``3e-4`` read as a float (YAML 1.1 alone would keep it a string).
+
+    :raises RlkitError: the text is not valid YAML (``[64,``).
 
     >>> parse_value("3e-3"), parse_value("[64, 64]"), parse_value("tanh")
     (0.003, [64, 64], 'tanh')
@@ -149,7 +150,7 @@ def parse_value(text: str) -> Any:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
-        return text
+        raise RlkitError(f"cannot read value {text!r} (use YAML: 0.001, true, [64, 64])") from None
     if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         return float(value)
     return value

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rlkit._io import atomic_write, atomic_write_json, atomic_write_text
+from rlkit.agents.presets import parse_value
 from rlkit.errors import RlkitError
 from rlkit.experiments.executors import make_executor
 from rlkit.experiments.stats import bootstrap_ci, bootstrap_ci_columns, iqm
@@ -81,23 +82,6 @@ TIMING_COLUMNS = ["wall_time_s", "train_time_s", "time_to_threshold_s", "steps_p
 # ---------------------------------------------------------------------------------------------
 # Parsing user input
 # ---------------------------------------------------------------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` / ``--grid`` value: YAML (``64``, ``0.5``, ``true``, ``[64, 64]``, ``{a: 1}``),
-    with ``3e-4`` read as a float (plain YAML 1.1 would keep it a string)."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise RlkitError(f"cannot read value {text!r} (use YAML: 0.001, true, [64, 64])") from None
-    if isinstance(value, str):
-        try:
-            return float(value) if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)", value) else value
-        except ValueError:  # pragma: no cover - the regex only lets floats through
-            return value
-    return value
 
 
 def _set_nested(config: dict[str, Any], key: str, value: Any) -> None:
