@@ -182,12 +182,20 @@ def evaluate_policy_command(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     plot: str = typer.Option(None, "--plot", help="Write a PNG: the RMS error per episode (mean over runs, "
                              "95% band); the estimates as bars where there is no model."),
+    net: str = typer.Option(None, "--net", help="Estimate with a value network instead of a table "
+                            "(semi-gradient TD, TD(lambda), gradient MC), for any Gymnasium env such as "
+                            "CartPole-v1: auto | mlp | linear | cnn | a .yaml/.json backbone config. "
+                            "--policy may then also be a run folder of `rlkit train`."),
 ) -> None:
-    """Evaluate a policy from samples (MC, TD, TD(lambda)).
+    """Evaluate a policy from samples (MC, TD, TD(lambda)), with a table or a value network.
 
     Many independent runs are advanced together; estimates are scored against the exact values
     when the spec has a model (RMS error per episode, mean over runs).
     """
+    if net is not None:
+        _evaluate_policy_neural(spec, method, policy, episodes, alpha, lam, seed, gamma, env_kwargs, net,
+                                fmt, plot)
+        return
     from rlkit.tabular.prediction import evaluate_policy
 
     res = evaluate_policy(spec, policy, method=method, episodes=episodes, runs=runs, alpha=alpha, n=n,
@@ -232,6 +240,56 @@ def evaluate_policy_command(
                        f"{res.seconds:.3g} s")
         else:
             typer.echo(f"no model, so no exact values; {res.seconds:.3g} s")
+    if written:
+        typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+
+
+def _evaluate_policy_neural(spec: str, method: str, policy: str, episodes: int, alpha: float | None,
+                            lam: float, seed: int, gamma: float | None, env_kwargs: list[str] | None,
+                            net: str, fmt: OutputFormat, plot: str | None) -> None:
+    """`rlkit evaluate-policy --net ...`: rlkit.tabular.neural.neural_prediction."""
+    from rlkit.tabular.neural import METHODS, net_config, neural_prediction
+
+    neural_method = {"mc": "mc", "every-visit-mc": "mc"}.get(method, method)
+    if neural_method not in METHODS:
+        raise RlkitError(f"with --net the method must be td, td-lambda or mc (gradient Monte Carlo), "
+                         f"got {method!r}", where="--method")
+    res = neural_prediction(spec, policy, method=neural_method, episodes=episodes,
+                            alpha=0.01 if alpha is None else alpha, lam=lam if neural_method == "td-lambda"
+                            else 0.0, gamma=gamma, net=net_config(net), seed=seed,
+                            env_kwargs=_tabular_kwargs(env_kwargs))
+    written = None
+    if plot:
+        from rlkit import plotting
+
+        curves = {"RMS error": res.error_curve} if res.error_curve is not None else {"loss": res.loss_curve}
+        (label, curve), = curves.items()
+        written = plotting.plot_curves(curves, xlabel="finished episode", ylabel=label,
+                                       title=f"{res.method} with a value network on {spec}", path=plot)
+    if fmt == OutputFormat.json:
+        print_json({**res.to_dict(), "spec": spec, "net": res.config.get("net", net)})
+    else:
+        import numpy as np
+
+        n = len(res.loss_curve)
+        tail = max(1, n // 10)
+        typer.echo(f"{res.method} with a value network ({net}) on {spec}: {res.episodes} episodes, "
+                   f"{res.steps} steps, gamma={res.gamma:g}, alpha={res.alpha:g}; {res.seconds:.3g} s")
+        typer.echo(f"loss (mean over episodes): first 10% {float(np.mean(res.loss_curve[:tail])):.4g}, "
+                   f"last 10% {float(np.mean(res.loss_curve[-tail:])):.4g}; mean episode return "
+                   f"{float(np.mean(res.episode_returns)):.4g}")
+        if res.values is not None:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title="estimates")
+            for col in ("state", "estimate", "exact"):
+                table.add_column(col, justify="left" if col == "state" else "right")
+            for i, v in enumerate(res.values):
+                table.add_row(str(i), _fmt(v), _fmt(None if res.exact is None else res.exact[i]))
+            Console().print(table)
+        if res.rmse is not None:
+            typer.echo(f"RMS error against the exact values: {res.rmse:.4g}")
     if written:
         typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
 

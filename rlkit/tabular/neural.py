@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -60,6 +61,39 @@ DEFAULT_CNN: dict[str, Any] = {
     "hidden": [64],
 }
 METHODS = ("td", "td-lambda", "mc")
+
+
+def net_config(text: str | None) -> dict[str, Any] | None:
+    """A value-network config from a short name or a file (what ``--net`` of
+    ``rlkit evaluate-policy`` takes).
+
+    :param text: ``None``/``"auto"`` (MLP, or a CNN for image observations), ``"mlp"``
+        (:data:`DEFAULT_MLP`), ``"linear"`` (no hidden layer: a table on one-hot features),
+        ``"cnn"`` (:data:`DEFAULT_CNN`), or a .yaml/.json file with a backbone config.
+    :raises RlkitError: anything else, or a file that is not a mapping.
+
+    >>> net_config("linear")
+    {'type': 'mlp', 'hidden': []}
+    """
+    if text is None or text == "auto":
+        return None
+    named = {"mlp": DEFAULT_MLP, "linear": {"type": "mlp", "hidden": []}, "cnn": DEFAULT_CNN}
+    if text in named:
+        return dict(named[text])
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
+        import yaml
+
+        try:
+            cfg = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise RlkitError(f"not valid YAML/JSON: {exc}".splitlines()[0], where=str(path)) from None
+        if not isinstance(cfg, dict):
+            raise RlkitError("a backbone config must be a mapping like {type: mlp, hidden: [64]}",
+                             where=str(path))
+        return cfg
+    raise RlkitError(f"unknown value network {text!r}: use auto, mlp, linear, cnn or a .yaml/.json "
+                     "backbone config", where="--net")
 
 
 # -- the value network ---------------------------------------------------------------------------
@@ -269,9 +303,13 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
 
         n_obs = int(env.observation_space.n)  # a Gymnasium import may add an absorbing state
         policy = np.asarray(policy_iteration(model).policy)[:n_obs]
+    if isinstance(policy, str) and Path(policy).is_dir():  # a run folder of `rlkit train`
+        from rlkit.runs.train import load_run_agent
+
+        policy = load_run_agent(policy)
     if isinstance(policy, str):
-        raise RlkitError(f"unknown policy {policy!r}; use 'uniform', 'optimal', a matrix, an agent "
-                         "or a callable")
+        raise RlkitError(f"unknown policy {policy!r}; use 'uniform', 'optimal', a run folder of "
+                         "`rlkit train`, a matrix, an agent or a callable")
     if isinstance(policy, (np.ndarray, list, tuple)):
         if not isinstance(env.observation_space, spaces.Discrete):
             raise RlkitError("a policy given as an array needs Discrete observations (a tabular env)")
