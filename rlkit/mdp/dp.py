@@ -17,6 +17,8 @@ when the sup-norm change is below ``tol`` and say so in ``Solution.info["stop"]`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,6 +119,35 @@ def _record(history: list, k: int, residual: float, v: np.ndarray, keep: bool,
 def _stop_factor(gamma: float) -> float:
     """Multiply the sup-norm change by this to bound the distance to the fixed point."""
     return gamma / (1.0 - gamma) if gamma < 1.0 else 1.0
+
+
+@dataclass
+class _FixedPoint:
+    """What :func:`_iterate` returns."""
+
+    values: np.ndarray
+    iterations: int
+    residual: float
+    converged: bool
+    history: list
+
+
+def _iterate(step: Callable[[np.ndarray], np.ndarray], v: np.ndarray, gamma: float, tol: float,
+             max_iter: int, keep: bool) -> _FixedPoint:
+    """Apply ``v <- step(v)`` until the sup-norm stop of :func:`_stop_factor` (shared by iterative
+    evaluation, value iteration and Gauss-Seidel)."""
+    factor, history = _stop_factor(gamma), []
+    converged, residual, iterations = False, np.inf, 0
+    for k in range(1, int(max_iter) + 1):
+        new = step(v)
+        residual = float(np.max(np.abs(new - v))) if len(v) else 0.0
+        v = new
+        iterations = k
+        _record(history, k, residual, v, keep)
+        if residual * factor < tol:
+            converged = True
+            break
+    return _FixedPoint(v, iterations, residual, converged, history)
 
 
 def _stop_rule(gamma: float) -> str:
@@ -233,17 +264,10 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
         if mrp.gamma == 1.0:
             check_terminates(mrp)
         v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
-        factor, keep, history = _stop_factor(mrp.gamma), _keep_values(mdp), []
-        converged, residual, iterations = False, np.inf, 0
-        for k in range(1, int(max_iter) + 1):
-            new = mrp.R + mrp.gamma * (mrp.P @ v)
-            residual = float(np.max(np.abs(new - v))) if len(v) else 0.0
-            v = new
-            iterations = k
-            _record(history, k, residual, v, keep)
-            if residual * factor < tol:
-                converged = True
-                break
+        fp = _iterate(lambda v: mrp.R + mrp.gamma * (mrp.P @ v), v, mrp.gamma, tol, max_iter,
+                      _keep_values(mdp))
+        v, iterations, residual, converged, history = (fp.values, fp.iterations, fp.residual, fp.converged,
+                                                       fp.history)
         info = {"stop": _stop_rule(mrp.gamma), "bellman_residual": bellman_residual_mrp(mrp, v)}
     else:
         raise RlkitError(f"evaluate: method must be 'exact' or 'iterative', got {method!r}")
@@ -356,24 +380,19 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
     # work in the (A, S) layout of the stacked operator: contiguous, updated in place
     RT = np.ascontiguousarray(mdp.R.T).reshape(A * S)
     stack = mdp._P_stack
-    keep, history, converged, residual, iterations = _keep_values(mdp), [], False, np.inf, 0
-    for k in range(1, int(max_iter) + 1):
+
+    def backup(v: np.ndarray) -> np.ndarray:
         w = stack @ v
         w *= g
         w += RT
-        new = w.reshape(A, S).max(axis=0)
-        residual = float(np.max(np.abs(new - v)))
-        v = new
-        iterations = k
-        _record(history, k, residual, v, keep)
-        if residual * factor < tol:
-            converged = True
-            break
-    q = q_from_v(mdp, v)
-    return Solution(values=v, q=q, policy=greedy_policy(q), iterations=iterations, residual=residual,
-                    converged=converged, history=history, method="value-iteration",
-                    seconds=time.perf_counter() - t0,
-                    info={"stop": _stop_rule(g), "error_bound": residual * factor})
+        return w.reshape(A, S).max(axis=0)
+
+    fp = _iterate(backup, v, g, tol, max_iter, _keep_values(mdp))
+    q = q_from_v(mdp, fp.values)
+    return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
+                    residual=fp.residual, converged=fp.converged, history=fp.history,
+                    method="value-iteration", seconds=time.perf_counter() - t0,
+                    info={"stop": _stop_rule(g), "error_bound": fp.residual * factor})
 
 
 def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_iter: int = 100_000,
@@ -540,22 +559,12 @@ def gauss_seidel(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0: An
     g = mdp.gamma
     v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
     sweep = _GaussSeidelSweep(mdp, int(max_rounds))
-    factor, keep, history = _stop_factor(g), _keep_values(mdp), []
-    converged, residual, iterations = False, np.inf, 0
-    for k in range(1, int(max_iter) + 1):
-        new = sweep(v)
-        residual = float(np.max(np.abs(new - v)))
-        v = new
-        iterations = k
-        _record(history, k, residual, v, keep)
-        if residual * factor < tol:
-            converged = True
-            break
-    q = q_from_v(mdp, v)
-    return Solution(values=v, q=q, policy=greedy_policy(q), iterations=iterations, residual=residual,
-                    converged=converged, history=history, method="gauss-seidel",
-                    seconds=time.perf_counter() - t0,
-                    info={"stop": _stop_rule(g), "error_bound": residual * factor,
+    fp = _iterate(sweep, v, g, tol, max_iter, _keep_values(mdp))
+    q = q_from_v(mdp, fp.values)
+    return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
+                    residual=fp.residual, converged=fp.converged, history=fp.history,
+                    method="gauss-seidel", seconds=time.perf_counter() - t0,
+                    info={"stop": _stop_rule(g), "error_bound": fp.residual * _stop_factor(g),
                           "triangular_solves": sweep.rounds,
                           "states_swept_one_by_one": sweep.fallback_states})
 
