@@ -125,16 +125,19 @@ def start_distribution(env: gym.Env, model: Any | None = None) -> np.ndarray:
     return dist / dist.sum()
 
 
+def _n_states(env: gym.Env) -> int:
+    """The number of states of a tabular env (its unwrapped Discrete observation space)."""
+    space = env.unwrapped.observation_space
+    if not isinstance(space, spaces.Discrete):
+        raise RlkitError(f"tabular bridge: the env's state space must be Discrete, got {space}")
+    return int(space.n)
+
+
 def state_observations(env: gym.Env, n_states: int | None = None) -> list[Any]:
     """The observation the agent sees in each state 0..S-1: the index, passed through the env's
     observation wrappers (e.g. :class:`~rlkit.envs.wrappers.OneHotObservation`), innermost first."""
-    base = env.unwrapped
     if n_states is None:
-        if not isinstance(base.observation_space, spaces.Discrete):
-            raise RlkitError(
-                f"tabular bridge: the env's state space must be Discrete, got {base.observation_space}"
-            )
-        n_states = int(base.observation_space.n)
+        n_states = _n_states(env)
     obs_wrappers = [w for w in reversed(_wrapper_chain(env)) if isinstance(w, gym.ObservationWrapper)]
     out = []
     for s in range(n_states):
@@ -222,13 +225,8 @@ def policy_matrix(
     :param deterministic: query greedy actions (True) or the stochastic policy's probabilities.
     :returns: (S, A) row-stochastic matrix.
     """
-    base = env.unwrapped
     if n_states is None:
-        if not isinstance(base.observation_space, spaces.Discrete):
-            raise RlkitError(
-                f"tabular bridge: the env's state space must be Discrete, got {base.observation_space}"
-            )
-        n_states = int(base.observation_space.n)
+        n_states = _n_states(env)
     if n_actions is None:
         if not isinstance(env.action_space, spaces.Discrete):
             raise RlkitError(

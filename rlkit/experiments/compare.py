@@ -84,6 +84,19 @@ TIMING_COLUMNS = ["wall_time_s", "train_time_s", "time_to_threshold_s", "steps_p
 # ---------------------------------------------------------------------------------------------
 
 
+def check_protocol(eval_episodes: int, eval_every: int | None, total_timesteps: int | None) -> None:
+    """Check the evaluation protocol and budget shared by :func:`compare` and sweeps.
+
+    :raises RlkitError: a count below 1.
+    """
+    if eval_episodes < 1:
+        raise RlkitError(f"--eval-episodes must be >= 1, got {eval_episodes}")
+    if eval_every is not None and eval_every < 1:
+        raise RlkitError(f"--eval-every must be >= 1, got {eval_every}")
+    if total_timesteps is not None and total_timesteps < 1:
+        raise RlkitError(f"--total-timesteps must be >= 1, got {total_timesteps}")
+
+
 def _set_nested(config: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = config
@@ -696,12 +709,7 @@ def compare(
     for agent in overrides:
         if agent not in agents:
             raise RlkitError(f"override for {agent!r}, which is not in --agents", where="--set")
-    if eval_episodes < 1:
-        raise RlkitError(f"--eval-episodes must be >= 1, got {eval_episodes}")
-    if eval_every is not None and eval_every < 1:
-        raise RlkitError(f"--eval-every must be >= 1, got {eval_every}")
-    if total_timesteps is not None and total_timesteps < 1:
-        raise RlkitError(f"--total-timesteps must be >= 1, got {total_timesteps}")
+    check_protocol(eval_episodes, eval_every, total_timesteps)
     seeds = seed_list(seeds)
     make_executor(backend, workers=workers, ray_address=ray_address)  # bad backend / no Ray: fail now
 

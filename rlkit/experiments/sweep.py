@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from rlkit._io import atomic_write_text
+from rlkit.agents.presets import parse_value
 from rlkit.errors import RlkitError
 from rlkit.experiments.compare import (
     ExperimentResult,
     apply_overrides,
+    check_protocol,
     default_eval_every,
     default_out,
     env_info,
-    parse_value,
     resolve_agent_config,
     run_experiment,
     seed_list,
@@ -167,12 +168,7 @@ def sweep(
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise RlkitError(f"grid key {key!r} needs a non-empty list of values", where="--grid")
-    if eval_episodes < 1:
-        raise RlkitError(f"--eval-episodes must be >= 1, got {eval_episodes}")
-    if total_timesteps is not None and total_timesteps < 1:
-        raise RlkitError(f"--total-timesteps must be >= 1, got {total_timesteps}")
-    if eval_every is not None and eval_every < 1:
-        raise RlkitError(f"--eval-every must be >= 1, got {eval_every}")
+    check_protocol(eval_episodes, eval_every, total_timesteps)
     seeds = seed_list(seeds)
     make_executor(backend, workers=workers, ray_address=ray_address)
     info = env_info(env_id)
