@@ -43,15 +43,10 @@ SEED = 2024
 
 
 def random_walk():
-    """The catalog's random walk with S&B's reward per transition."""
-    from rlkit.mdp import MRP
+    """The catalog's random walk (it keeps S&B's reward per transition for samplers)."""
     from rlkit.mdp.io import load
 
-    walk = load("random-walk")
-    Rt = np.zeros((7, 7))
-    Rt[5, 6] = 1.0
-    return MRP(walk.P, Rt, 1.0, states=walk.states, terminal=walk.terminal,
-               meta={**walk.meta, "transition_rewards": Rt})
+    return load("random-walk")
 
 
 # ---------------------------------------------------------------------------------------------

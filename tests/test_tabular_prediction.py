@@ -25,12 +25,20 @@ from rlkit.tabular import (
 
 
 def sb_random_walk() -> MRP:
-    """The catalog's random walk with S&B's reward per transition (+1 on entering the right end)."""
+    """The catalog's random walk, which keeps S&B's reward per transition (+1 on entering the
+    right end) for the sampler."""
     walk = load("random-walk")
     Rt = np.zeros((7, 7))
     Rt[5, 6] = 1.0
-    return MRP(walk.P, Rt, 1.0, states=walk.states, terminal=walk.terminal,
-               meta={**walk.meta, "transition_rewards": Rt})
+    np.testing.assert_array_equal(walk.meta["transition_rewards"], Rt)
+    return walk
+
+
+def expected_reward_walk() -> MRP:
+    """The same walk paying only the expected reward of each state (0.5 on every step out of E)."""
+    walk = load("random-walk")
+    meta = {k: v for k, v in walk.meta.items() if k != "transition_rewards"}
+    return MRP(walk.P, walk.R, 1.0, states=walk.states, terminal=walk.terminal, meta=meta)
 
 
 TRUE_WALK = np.array([0, 1, 2, 3, 4, 5, 0]) / 6
@@ -273,7 +281,7 @@ def test_batch_td_beats_batch_mc_on_the_random_walk():
 def test_td_beats_constant_alpha_mc_on_the_random_walk(transition_rewards):
     """S&B Example 6.2: 100 runs x 100 episodes, values initialised to 0.5; the best TD(0) step
     size ends with a clearly smaller RMS error than the best constant-α MC step size."""
-    walk = sb_random_walk() if transition_rewards else load("random-walk")
+    walk = sb_random_walk() if transition_rewards else expected_reward_walk()
     kw = dict(episodes=100, runs=100, init=0.5, seed=2024)
     td = evaluate_policy_sweep(walk, method="td", alphas=[0.05, 0.1, 0.15], **kw)
     mc = evaluate_policy_sweep(walk, method="every-visit-mc", alphas=[0.01, 0.02, 0.03, 0.04], **kw)
