@@ -34,7 +34,7 @@ import yaml
 from rlkit.errors import RlkitError
 
 __all__ = ["RUN_DEFAULTS", "apply_overrides", "load_preset", "parse_set", "parse_value", "preset_envs",
-           "run_settings"]
+           "read_presets", "run_settings"]
 
 #: settings of ``rlkit train`` itself (not of the agent), with their defaults.
 RUN_DEFAULTS: dict[str, Any] = {
@@ -67,18 +67,25 @@ def _read(path: str, mtime: float) -> dict[str, Any]:
     return data
 
 
-def _all(agent: str) -> dict[str, Any]:
+def read_presets(agent: str) -> dict[str, Any]:
+    """The whole preset file ``agents/<agent>.yaml`` (env id -> settings), read once and cached
+    until the file changes; a fresh copy each call.
+
+    :raises RlkitError: unknown agent, invalid YAML, not a mapping.
+    """
     path = _file(agent)
     return copy.deepcopy(_read(str(path), path.stat().st_mtime))
 
 
+
+
 def preset_envs(agent: str = "reinforce") -> list[str]:
     """The env ids that have their own preset."""
-    return sorted(k for k in _all(agent) if k != "default")
+    return sorted(k for k in read_presets(agent) if k != "default")
 
 
 def _merged(agent: str, env_id: str) -> dict[str, Any]:
-    data = _all(agent)
+    data = read_presets(agent)
     out = dict(data.get("default") or {})
     entry = data.get(env_id) or {}
     for key, value in entry.items():

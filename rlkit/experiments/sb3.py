@@ -43,20 +43,10 @@ def _algo_class(agent: str) -> type:
 
 
 def _preset_file(agent: str) -> dict[str, Any]:
-    import yaml
-
+    from rlkit.agents.presets import read_presets
     from rlkit.catalog import catalog_files
 
-    path = catalog_files("agents").get(agent)
-    if path is None:
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RlkitError(f"{path}: not valid YAML ({exc}); fix the file") from None
-    if not isinstance(data, dict):
-        raise RlkitError(f"{path}: expected a mapping of env id -> hyperparameters")
-    return data
+    return read_presets(agent) if agent in catalog_files("agents") else {}
 
 
 def sb3_preset(agent: str, env_id: str) -> dict[str, Any]:
