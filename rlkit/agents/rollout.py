@@ -398,8 +398,16 @@ class Collector:
         )
 
     def _log_actions(self, env_actions: np.ndarray, starts: np.ndarray) -> None:
-        """Keep, per sub-env, the actions since its current episode's (seeded) reset."""
+        """Keep, per sub-env, the actions since its current episode's (seeded) reset.
+
+        ``starts[t]`` marks the batch's steps that begin an episode; ``self.starts`` marks the
+        sub-envs whose episode ended on the batch's last step and that were reset already: their
+        new episode has taken no action yet, so their log is empty (not the finished episode's).
+        """
         for i in range(self.n):
+            if self.starts[i]:
+                self.episode_actions[i] = []
+                continue
             s = np.flatnonzero(starts[:, i])
             if s.size:
                 self.episode_actions[i] = [env_actions[s[-1] :, i].copy()]
@@ -491,10 +499,14 @@ class Collector:
                 obs, _, terminated, truncated, _ = self.envs.step(actions)
                 done = terminated | truncated
                 replaying = t >= begin
-                if np.any(done & replaying):
+                early = done & replaying
+                if np.any(early):
+                    i = int(np.flatnonzero(early)[0])
                     raise RlkitError(
-                        "replaying the recorded episode ended it early; the environment is "
-                        "not reproducible from its seed and actions",
+                        f"sub-env {i}: replaying its recorded episode (seed {int(seeds[i])}, "
+                        f"{int(lengths[i])} actions) ended it after {t - int(begin[i]) + 1} actions; "
+                        "the checkpoint's action log does not belong to that episode, or the env "
+                        "does not replay the same from a seed and actions",
                         where="checkpoint",
                     )
                 filler_done = done & ~replaying
