@@ -506,8 +506,8 @@ def _eval_text(ev) -> str:
 @app.command("train")
 def train_command(
     env: str = typer.Option(None, "--env", "-e", help="Env id, e.g. CartPole-v1 or rlkit/MNISTBandit-v0."),
-    agent: str = typer.Option("reinforce", "--agent", "-a", help="The agent (reinforce)."),
-    seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
+    agent: str = typer.Option(None, "--agent", "-a", help="The agent (default reinforce)."),
+    seed: int = typer.Option(None, "--seed", "-s", help="Random seed (default 0)."),
     total_timesteps: int = typer.Option(None, "--total-timesteps", "-n",
                                         help="Env steps (default: the preset's)."),
     n_envs: int = typer.Option(None, "--n-envs", help="Parallel sub-envs (default: the preset's)."),
@@ -515,7 +515,14 @@ def train_command(
                                    "learning_rate=1e-3, policy.net.hidden=[32,32], run.eval_episodes=10."),
     run_dir: str = typer.Option(None, "--run-dir",
                                 help="Run folder (default runs/<env>/<agent>/<time>-s<seed>)."),
-    resume: str = typer.Option(None, "--resume", help="Continue this run folder from its last checkpoint."),
+    resume: str = typer.Option(None, "--resume", help="Continue this run folder from its last checkpoint "
+                               "(a finished run: give a larger --total-timesteps to train on)."),
+    eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N env steps (deterministic, "
+                                   "fixed episodes; evaluations.csv, best_model.pt). Presets set "
+                                   "run.eval_every."),
+    stop_at_threshold: bool = typer.Option(False, "--stop-at-threshold",
+                                           help="Stop once an evaluation reaches the env's reward threshold "
+                                           "(or run.stop_at=NUMBER)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard events (tb/)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
@@ -525,19 +532,28 @@ def train_command(
     from rlkit.runs import resume as resume_run
     from rlkit.runs import train
 
+    overrides = parse_set(set_)
+    if eval_every is not None:
+        overrides["run.eval_every"] = eval_every
+    if stop_at_threshold:
+        overrides["run.stop_at"] = "threshold"
     if resume is not None:
-        if set_ or total_timesteps is not None or n_envs is not None or run_dir is not None:
-            raise RlkitError("a resumed run keeps its configuration: drop --set, --total-timesteps, "
-                             "--n-envs and --run-dir", where="--resume")
+        if overrides or n_envs is not None or run_dir is not None:
+            raise RlkitError("a resumed run keeps its configuration: drop --set, --eval-every, "
+                             "--stop-at-threshold, --n-envs and --run-dir", where="--resume")
     elif env is None:
         raise RlkitError("give --env ENV_ID (e.g. --env CartPole-v1) or --resume RUN_DIR", where="--env")
     try:
         if resume is not None:
-            result = resume_run(resume, tensorboard=tensorboard or None, progress=not quiet)
+            if agent is not None:
+                raise RlkitError("a resumed run keeps its agent: drop --agent", where="--agent")
+            result = resume_run(resume, tensorboard=tensorboard or None, progress=False if quiet else None,
+                                env_id=env, seed=seed, total_timesteps=total_timesteps)
         else:
-            result = train(env, agent=agent, seed=seed, total_timesteps=total_timesteps, n_envs=n_envs,
-                           overrides=parse_set(set_), run_dir=run_dir, tensorboard=tensorboard,
-                           progress=not quiet)
+            result = train(env, agent=agent or "reinforce", seed=0 if seed is None else seed,
+                           total_timesteps=total_timesteps, n_envs=n_envs,
+                           overrides=overrides, run_dir=run_dir, tensorboard=tensorboard,
+                           progress=False if quiet else None)
     except KeyboardInterrupt:
         where = resume or run_dir or "RUN_DIR (the new folder under runs/)"
         typer.echo(f"interrupted; continue from the last checkpoint: rlkit train --resume {where}", err=True)
@@ -547,19 +563,32 @@ def train_command(
         return
     training = (f"{result.timesteps:,} steps, {result.updates:,} updates, {result.episodes:,} episodes, "
                 f"{result.seconds:.1f} s")
-    if result.resumed_from is not None:
+    if result.already_finished:
+        training += " (the run had finished; give a larger --total-timesteps to train on)"
+    elif result.resumed_from is not None:
         training += f" (resumed at step {result.resumed_from:,})"
-    _runs_table(f"{result.agent} on {result.env_id} (seed {result.seed})",
-                [("evaluation", _eval_text(result.eval)), ("training", training)])
+    rows = [("last model", _eval_text(result.eval))]
+    if result.best_eval is not None:
+        rows.append(("best model", _eval_text(result.best_eval)
+                     + f"; taken at step {result.best_timesteps:,} (periodic evaluation "
+                     f"{result.best_periodic_mean:.2f})"))
+    if result.evaluations:
+        rows.append(("evaluations", f"{result.evaluations} periodic evaluations in evaluations.csv"))
+    if result.stopped_at is not None:
+        rows.append(("stopped", f"an evaluation reached {result.stopped_at:g} (run.stop_at): training "
+                     f"stopped at step {result.timesteps:,}"))
+    rows.append(("training", training))
+    _runs_table(f"{result.agent} on {result.env_id} (seed {result.seed})", rows)
     # paths as plain lines (a table would wrap them)
-    labels = {"metrics": "metrics", "curves": "curves (plot)", "model": "model", "eval": "evaluation",
-              "tensorboard": "tensorboard"}
+    labels = {"metrics": "metrics", "episodes": "episodes", "evaluations": "evaluations",
+              "curves": "curves (plot)", "model": "last model", "best_model": "best model",
+              "eval": "evaluation", "best_eval": "best evaluation", "tensorboard": "tensorboard"}
     lines = [("run dir", str(result.run_dir))]
     lines += [(label, result.files[key]) for key, label in labels.items() if key in result.files]
     lines += [("evaluate again", f"rlkit evaluate {result.run_dir}"),
               ("overlay curves", f"rlkit plot {result.run_dir} [MORE_RUN_DIRS...]")]
     for label, value in lines:
-        typer.echo(f"{label + ':':<16}{value}")
+        typer.echo(f"{label + ':':<17}{value}")
 
 
 @app.command("evaluate")
@@ -569,19 +598,25 @@ def evaluate_run_command(
     deterministic: bool = typer.Option(True, "--deterministic/--stochastic",
                                        help="Greedy actions (default) or sampled from the policy."),
     seed: int = typer.Option(None, "--seed", "-s", help="Seed of the episodes (default: train's own)."),
+    model: str = typer.Option(None, "--model", "-m", help="best (best_model.pt) or last (model.pt, or the "
+                              "last checkpoint of an unfinished run); default: best when the run has one."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Evaluate a run's model over whole episodes: mean, std, episodes."""
-    from rlkit.runs import evaluate_run, read_run_config
+    from pathlib import Path
 
-    ev = evaluate_run(run_dir, episodes=episodes, deterministic=deterministic, seed=seed)
+    from rlkit.runs import evaluate_run, read_run_config
+    from rlkit.runs.rundir import BEST_MODEL
+
+    ev = evaluate_run(run_dir, episodes=episodes, deterministic=deterministic, seed=seed, model=model)
     cfg = read_run_config(run_dir)
+    which = model or ("best" if (Path(run_dir) / BEST_MODEL).is_file() else "last")
     if fmt == OutputFormat.json:
-        print_json({"run_dir": run_dir, "env_id": cfg["env_id"], "agent": cfg["agent"], "mean": ev.mean,
-                    "std": ev.std, "episodes": ev.episodes, "deterministic": ev.deterministic,
-                    "seed": ev.seed, "length_mean": ev.length_mean})
+        print_json({"run_dir": run_dir, "env_id": cfg["env_id"], "agent": cfg["agent"], "model": which,
+                    "mean": ev.mean, "std": ev.std, "episodes": ev.episodes,
+                    "deterministic": ev.deterministic, "seed": ev.seed, "length_mean": ev.length_mean})
         return
-    _runs_table(f"{cfg['agent']} on {cfg['env_id']}", [
+    _runs_table(f"{cfg['agent']} on {cfg['env_id']} ({which} model)", [
         ("mean return", f"{ev.mean:.2f}"), ("std", f"{ev.std:.2f}"), ("episodes", str(ev.episodes)),
         ("mean length", f"{ev.length_mean:.1f}"),
         ("actions", "deterministic" if ev.deterministic else "stochastic"), ("run dir", run_dir)])
@@ -673,6 +708,8 @@ def compare_cmd(
     out: str = typer.Option(None, "--out", "-o",
                             help="Output folder (default runs/compare/<envs>-<time>); reuse it to resume."),
     sets: list[str] = typer.Option([], "--set", "-s", help="AGENT.KEY=VALUE override (repeatable)."),
+    target: list[str] = typer.Option([], "--target", help="ENV=SCORE: the score that normalises to 1 in the "
+                                     "aggregate across envs (default: the env's reward threshold)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -684,12 +721,43 @@ def compare_cmd(
         _split_commas(env), agent_list, seeds=seeds, total_timesteps=total_timesteps,
         eval_episodes=eval_episodes, eval_every=eval_every, workers=workers, backend=backend,
         ray_address=ray_address, ship_code=ship_code, out=out, overrides=parse_sets(sets, agent_list),
-        progress=not quiet and sys.stderr.isatty(),
+        progress=False if quiet else None, targets=_parse_targets(target),
     )
     if fmt == OutputFormat.json:
-        _experiment_json(result)
+        _experiment_json(result, {"aggregate": result.aggregate})
         return
     _experiment_table("rlkit compare", result)
+    _aggregate_table(result.aggregate)
+
+
+def _parse_targets(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        env_id, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or not env_id.strip() or number != number or number in (float("inf"), float("-inf")):
+            raise RlkitError(f"expected ENV=SCORE (e.g. Pendulum-v1=-200), got {item!r}", where="--target")
+        out[env_id.strip()] = number
+    return out
+
+
+def _aggregate_table(agg) -> None:
+    if not agg or len(agg.get("envs", [])) < 2 or not agg.get("agents"):
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="aggregate over " + ", ".join(agg["envs"]) + " (normalised: 0 random, 1 threshold)")
+    for h in ("agent", "runs", "mean [95% CI]", "IQM [95% CI]"):
+        table.add_column(h, justify="left" if h == "agent" else "right")
+    for agent, row in agg["agents"].items():
+        m, q = row["mean"], row["iqm"]
+        table.add_row(agent, str(row["runs"]), f"{m['estimate']:.3f} [{m['low']:.3f}, {m['high']:.3f}]",
+                      f"{q['estimate']:.3f} [{q['low']:.3f}, {q['high']:.3f}]")
+    Console().print(table)
 
 
 @app.command("sweep")

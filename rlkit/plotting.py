@@ -224,7 +224,9 @@ def mean_and_band(runs: Any, band: str | None = "ci95") -> tuple[np.ndarray, np.
 
 def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step", ylabel: str = "value",
                 title: str | None = None, path: str | Path, band: str | None = "ci95",
-                logy: bool = False) -> Path:
+                logy: bool = False, points: Mapping[str, tuple[Any, Any]] | None = None,
+                points_label: str = "evaluation", hline: float | None = None,
+                hline_label: str | None = None) -> Path:
     """Learning curves: the mean over runs of each curve with a band (95% CI or one std).
 
     :param curves: name -> (runs, T) array (or (T,) for a single run).
@@ -235,6 +237,10 @@ def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step
     :param path: PNG file to write.
     :param band: ``"ci95"``, ``"std"`` or None.
     :param logy: log-scale y axis.
+    :param points: name -> (x, y) markers drawn in the curve's colour (e.g. periodic evaluations).
+    :param points_label: legend text of the markers.
+    :param hline: a horizontal reference line (e.g. the env's reward threshold).
+    :param hline_label: its legend text.
     :return: the path written.
     """
     if not curves:
@@ -250,6 +256,13 @@ def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step
         (line,) = ax.plot(xs, mean, label=str(name), lw=1.4)
         if lo is not None:
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        if points and name in points:
+            px, py = points[name]
+            label = f"{name}: {points_label}" if len(curves) > 1 else points_label
+            ax.plot(np.asarray(px, float), np.asarray(py, float), "o", ms=3.5, color=line.get_color(),
+                    mec="black", mew=0.4, label=label)
+    if hline is not None:
+        ax.axhline(hline, color="0.35", ls="--", lw=1.0, label=hline_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

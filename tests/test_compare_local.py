@@ -62,7 +62,7 @@ def test_outputs(tiny):
         assert row["steps_to_threshold"] == (float(np.mean(reached)) if len(reached) == 2 else None)
     text = (out / "summary.md").read_text()
     assert "| CartPole-v1 | sb3-ppo | 2/2 |" in text and "## Protocol" in text
-    assert json.loads((out / "summary.json").read_text())[0]["agent"] == "reinforce"
+    assert json.loads((out / "summary.json").read_text())["summary"][0]["agent"] == "reinforce"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

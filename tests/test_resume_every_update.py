@@ -60,9 +60,17 @@ CASES = {
         {"n_envs": 2, "n_steps": 200, "gamma": 0.9},
         6,
     ),
+    # running normalisation statistics and the reward scaler's returns must come back exactly too
+    "pendulum-normalised": (
+        "Pendulum-v1",
+        {"net": {"type": "mlp", "hidden": [16]}},
+        {"n_envs": 2, "n_steps": 150, "normalize_obs": True, "normalize_reward": True, "target_kl": 0.001},
+        6,
+    ),
     "gru-cartpole-novel": (
         "rlkit/CartPoleNoVel-v1",
-        {"net": {"type": "rnn", "cell": "gru", "hidden": 8}, "value_net": {"type": "rnn", "cell": "gru", "hidden": 8}},
+        {"net": {"type": "rnn", "cell": "gru", "hidden": 8},
+         "value_net": {"type": "rnn", "cell": "gru", "hidden": 8}},
         {"n_envs": 4, "n_steps": 20},
         7,
     ),
@@ -112,7 +120,8 @@ def test_restore_after_every_update_gives_the_same_run(case, request):
                 got = agent.train_one_batch()
                 assert _same(got, metrics[u]), f"restored after update {k}: update {u + 1} differs"
             w = _weights(agent)
-            assert all(torch.equal(w[n], final[n]) for n in final), f"restored after update {k}: weights differ"
+            same = all(torch.equal(w[n], final[n]) for n in final)
+            assert same, f"restored after update {k}: weights differ"
         finally:
             agent.close()
 
@@ -120,7 +129,8 @@ def test_restore_after_every_update_gives_the_same_run(case, request):
 def test_restore_into_async_envs_and_twice():
     """Async sub-processes replay like sync ones, and a restored agent can be checkpointed and
     restored again (a second resume)."""
-    policy, hp = {"net": {"type": "mlp", "hidden": [8]}}, {"n_envs": 2, "n_steps": 40, "vectorization": "async"}
+    policy = {"net": {"type": "mlp", "hidden": [8]}}
+    hp = {"n_envs": 2, "n_steps": 40, "vectorization": "async"}
     ref = Reinforce(policy, "CartPole-v1", seed=2, **hp)
     ref.learn(0, progress_bar=False)
     ref._total_timesteps = 10**7

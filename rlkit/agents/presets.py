@@ -24,6 +24,7 @@ key and value: ``learning_rate=3e-4``, ``policy.net.hidden=[32,32]``, ``run.eval
 from __future__ import annotations
 
 import copy
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -38,10 +39,13 @@ __all__ = ["RUN_DEFAULTS", "apply_overrides", "load_preset", "parse_set", "parse
 
 #: settings of ``rlkit train`` itself (not of the agent), with their defaults.
 RUN_DEFAULTS: dict[str, Any] = {
-    "eval_episodes": 100,
+    "eval_episodes": 100,  # episodes of the final evaluation (eval.json)
     "checkpoint_freq": 20_000,
     "eval_deterministic": True,
     "eval_env_kwargs": {},  # gymnasium.make arguments of the evaluation env only, e.g. {split: test}
+    "eval_every": None,  # env steps between periodic evaluations (evaluations.csv, best_model.pt); null: off
+    "periodic_eval_episodes": 20,  # episodes of each periodic evaluation
+    "stop_at": None,  # stop when a periodic evaluation reaches this: "threshold" (the env's) or a number
 }
 _TOP_KEYS = {"total_timesteps", "policy", "run"}
 
@@ -119,7 +123,9 @@ def load_preset(agent: str, env_id: str) -> dict[str, Any]:
 def run_settings(agent: str, env_id: str) -> dict[str, Any]:
     """The preset's ``run`` block (evaluation episodes, checkpoint interval) over :data:`RUN_DEFAULTS`."""
     run = _merged(agent, env_id).get("run") or {}
-    return {**RUN_DEFAULTS, **run}
+    if not isinstance(run, dict):
+        raise RlkitError("the run block must be a mapping", where=f"{_file(agent)}: {env_id}")
+    return {**RUN_DEFAULTS, **{k: _check_run_key(k, v) for k, v in run.items()}}
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -172,6 +178,14 @@ def _check_run_key(key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise RlkitError(f"must be a mapping, got {value!r}", where=f"--set run.{key}")
         return value
+    if key == "stop_at":
+        if value is None or value == "threshold":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RlkitError(f"must be threshold, a number or null, got {value!r}", where=f"--set run.{key}")
+        return float(value)
+    if key == "eval_every" and value is None:
+        return None
     if key == "eval_deterministic":
         if not isinstance(value, bool):
             raise RlkitError(f"must be true or false, got {value!r}", where=f"--set run.{key}")
@@ -185,17 +199,21 @@ def apply_overrides(
     preset: dict[str, Any],
     run: dict[str, Any],
     overrides: dict[str, Any],
+    agent: str = "reinforce",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Apply ``--set`` overrides to a preset and its run settings, checking every key and value.
 
     Keys: any hyperparameter (``learning_rate``), ``total_timesteps``, ``policy.<key>[.<key>...]``
     (nested policy config), ``run.<key>`` (or a bare run key such as ``eval_episodes``).
 
+    :param agent: the rlkit agent whose hyperparameters these are.
     :returns: (preset, run settings), new dicts.
     :raises RlkitError: unknown key, wrong type or range.
     """
     from rlkit.agents.policies import POLICY_KEYS
-    from rlkit.agents.reinforce import check_hyperparam
+    from rlkit.agents.registry import agent_class
+
+    check_hyperparam = agent_class(agent).check_hyperparam
 
     preset, run = copy.deepcopy(preset), dict(run)
     for key, value in overrides.items():

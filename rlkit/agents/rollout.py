@@ -20,12 +20,8 @@ between batches) or whole episodes (``batch_mode="episodes"``: every sub-env run
 complete episodes from a fresh reset; a sub-env that has met its quota keeps stepping until the
 others are done, and those extra steps are left out of the update).
 
-Returns and advantages
-----------------------
-:func:`returns_to_go` and :func:`gae` are pure functions over (T, ...) arrays. A step ``t`` either
-continues into step ``t + 1`` of the same episode (``dones[t]`` False and ``t < T - 1``), or is cut;
-at a cut the return bootstraps from ``bootstrap[t]``: 0 after a termination, V(final observation)
-after a time-limit truncation, V(next observation) where the rollout simply ends.
+The returns and advantages of a rollout are pure functions in :mod:`rlkit.agents.returns`
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from rlkit.agents.returns import complete_returns_mask, gae, returns_to_go
 from rlkit.errors import RlkitError
 
 __all__ = [
@@ -52,97 +49,6 @@ __all__ = [
 ]
 
 _SEED_HIGH = 2**31 - 1
-
-
-# ------------------------------------------------------------------------------------------------
-# pure functions
-# ------------------------------------------------------------------------------------------------
-
-
-def _cuts(dones: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    cut = np.zeros(shape, dtype=bool) if dones is None else np.asarray(dones, dtype=bool).copy()
-    cut[-1] = True  # the rollout ends after its last step
-    return cut
-
-
-def returns_to_go(
-    rewards: np.ndarray, gamma: float, dones: np.ndarray | None = None, bootstrap: np.ndarray | None = None
-) -> np.ndarray:
-    """Discounted returns-to-go ``G_t = r_t + gamma * (G_{t+1} if the episode continues else b_t)``.
-
-    :param rewards: (T, ...) rewards, time first.
-    :param gamma: discount factor.
-    :param dones: (T, ...) bool, True where the episode ends at step ``t`` (terminated or
-        truncated); the last step is always treated as a cut.
-    :param bootstrap: (T, ...) value to bootstrap from at a cut (0 after a termination, V(final
-        obs) after a truncation, V(next obs) at the end of the rollout); zeros if None.
-    :returns: (T, ...) float64 returns.
-
-    >>> returns_to_go(np.array([1.0, 1.0, 1.0]), 0.9)
-    array([2.71, 1.9 , 1.  ])
-    >>> returns_to_go(np.array([1.0, 2.0, 3.0]), 0.5, dones=np.array([True, False, False]))
-    array([1. , 3.5, 3. ])
-    """
-    r = np.asarray(rewards, dtype=np.float64)
-    cut = _cuts(dones, r.shape)
-    b = np.zeros_like(r) if bootstrap is None else np.asarray(bootstrap, dtype=np.float64)
-    out = np.empty_like(r)
-    nxt = np.zeros(r.shape[1:])
-    for t in range(r.shape[0] - 1, -1, -1):
-        nxt = r[t] + gamma * np.where(cut[t], b[t], nxt)
-        out[t] = nxt
-    return out
-
-
-def gae(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    gamma: float,
-    lam: float,
-    dones: np.ndarray | None = None,
-    bootstrap: np.ndarray | None = None,
-) -> np.ndarray:
-    """Generalised advantage estimates (Schulman et al., 2016).
-
-    ``delta_t = r_t + gamma * v'_t - V(s_t)`` with ``v'_t = V(s_{t+1})`` if the episode continues
-    and ``b_t`` at a cut; ``A_t = delta_t + gamma * lam * A_{t+1}`` while the episode continues.
-    ``lam = 1`` gives ``G_t - V(s_t)`` (with the same bootstraps), ``lam = 0`` the one-step TD error.
-
-    :param rewards: (T, ...) rewards.
-    :param values: (T, ...) V(s_t).
-    :param gamma: discount factor.
-    :param lam: the GAE lambda in [0, 1].
-    :param dones: (T, ...) bool episode ends (see :func:`returns_to_go`).
-    :param bootstrap: (T, ...) values at the cuts (see :func:`returns_to_go`).
-    :returns: (T, ...) float64 advantages.
-
-    >>> gae(np.array([1.0, 1.0]), np.array([0.5, 0.5]), gamma=1.0, lam=1.0)
-    array([1.5, 0.5])
-    """
-    r = np.asarray(rewards, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
-    cut = _cuts(dones, r.shape)
-    b = np.zeros_like(r) if bootstrap is None else np.asarray(bootstrap, dtype=np.float64)
-    out = np.empty_like(r)
-    adv = np.zeros(r.shape[1:])
-    for t in range(r.shape[0] - 1, -1, -1):
-        next_v = b[t] if t == r.shape[0] - 1 else np.where(cut[t], b[t], v[t + 1])
-        delta = r[t] + gamma * next_v - v[t]
-        adv = delta + gamma * lam * np.where(cut[t], 0.0, adv)
-        out[t] = adv
-    return out
-
-
-def complete_returns_mask(dones: np.ndarray) -> np.ndarray:
-    """True at the steps whose episode ends inside the rollout (so their return-to-go is known
-    without a value estimate); False at the trailing steps of episodes still running at the end.
-
-    >>> complete_returns_mask(np.array([False, True, False]))
-    array([ True,  True, False])
-    """
-    d = np.asarray(dones, dtype=bool)
-    # reverse cumulative OR along time: is there a done at or after t?
-    return np.flip(np.logical_or.accumulate(np.flip(d, 0), axis=0), 0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,6 +71,12 @@ class Rollout:
     :ivar valid: steps that go into the update.
     :ivar next_obs: (N, ...) the observation after the last step.
     :ivar h0: the policy's hidden state before the first step (recurrent policies).
+    :ivar episode_returns: the env's own (unscaled) return of every episode that ended in the batch;
+        ``episode_lengths``, ``episode_envs`` (sub-env) and ``episode_steps`` (the batch step ``t``
+        it ended at) go with it, in the order the episodes ended.
+
+    With observation normalisation ``obs``, ``final_obs`` and ``next_obs`` hold normalised
+    observations and with reward scaling ``rewards`` the scaled rewards: what the update sees.
     """
 
     obs: np.ndarray
@@ -180,6 +92,8 @@ class Rollout:
     h0: torch.Tensor | None = None
     episode_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
+    episode_envs: list[int] = field(default_factory=list)
+    episode_steps: list[int] = field(default_factory=list)
 
     @property
     def dones(self) -> np.ndarray:
@@ -201,8 +115,9 @@ class _Buffers:
         raw_shape: tuple,
         raw_dtype,
         env_action_space: gym.Space,
+        obs_dtype=None,
     ) -> None:
-        obs_shape, obs_dtype = obs_space.shape, obs_space.dtype
+        obs_shape, obs_dtype = obs_space.shape, (obs_space.dtype if obs_dtype is None else obs_dtype)
         self.arrays = {
             "obs": np.zeros((capacity, n, *obs_shape), dtype=obs_dtype),
             "actions": np.zeros((capacity, n, *raw_shape), dtype=raw_dtype),
@@ -241,6 +156,10 @@ class Collector:
     :param raw_shape: shape of one raw action.
     :param raw_dtype: numpy dtype of raw actions.
     :param stats_window: how many recent episodes the running return statistics cover.
+    :param obs_normalizer: an :class:`~rlkit.agents.normalize.ObsNormalizer` updated with every
+        observation acted on and applied to what is stored (None: raw observations).
+    :param reward_scaler: a :class:`~rlkit.agents.normalize.RewardScaler` applied to the stored
+        rewards (None: the env's rewards).
     """
 
     def __init__(
@@ -250,6 +169,8 @@ class Collector:
         raw_shape: tuple,
         raw_dtype,
         stats_window: int = 100,
+        obs_normalizer: Any = None,
+        reward_scaler: Any = None,
     ) -> None:
         if envs.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
             raise RlkitError(
@@ -276,6 +197,8 @@ class Collector:
         self.recent_lengths: deque[int] = deque(maxlen=stats_window)
         self.num_episodes = 0
         self._buf: _Buffers | None = None
+        self.obs_normalizer = obs_normalizer
+        self.reward_scaler = reward_scaler
 
     # -- resets ----------------------------------------------------------------------------------
     def _reset(self, mask: np.ndarray) -> np.ndarray:
@@ -298,6 +221,8 @@ class Collector:
         """Start a fresh episode in every sub-env (seeds from ``rng``)."""
         self.obs = np.array(self._reset(np.ones(self.n, dtype=bool)))
         self.starts[:] = True
+        if self.reward_scaler is not None:
+            self.reward_scaler.returns[:] = 0.0  # the discounted returns restart with the episodes
         self.pending_reset = False
 
     # -- collection ------------------------------------------------------------------------------
@@ -322,7 +247,10 @@ class Collector:
             self.hidden = policy.initial_state(self.n)
         cap = n_steps if n_steps is not None else 256
         if self._buf is None or self._buf.capacity < cap or (not whole and self._buf.capacity != cap):
-            self._buf = _Buffers(cap, self.n, self.obs_space, self.raw_shape, self.raw_dtype, self.act_space)
+            self._buf = _Buffers(
+                cap, self.n, self.obs_space, self.raw_shape, self.raw_dtype, self.act_space,
+                obs_dtype=np.float32 if self.obs_normalizer is not None else None,
+            )
         buf = self._buf
         buf.valid[:] = True
         buf.final_obs[:] = 0
@@ -332,7 +260,10 @@ class Collector:
         quota = np.zeros(self.n, dtype=np.int64)
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
+        ep_envs: list[int] = []
+        ep_steps: list[int] = []
         ep_ret, ep_len, envs, act = self.ep_return, self.ep_length, self.envs, policy.act
+        norm, scaler = self.obs_normalizer, self.reward_scaler
         no_starts = np.zeros(self.n, dtype=bool)
         b = buf.arrays  # hot loop: plain local lookups (re-read after the buffers grow)
         obs_b, starts_b, act_b, env_act_b = b["obs"], b["starts"], b["actions"], b["env_actions"]
@@ -352,7 +283,11 @@ class Collector:
                     b["valid"][t] = quota < episodes_per_env
                 elif t >= n_steps:
                     break
-                obs_b[t] = obs
+                if norm is None:
+                    obs_b[t] = obs
+                else:
+                    norm.update(obs)
+                    obs_b[t] = norm(obs)
                 starts_b[t] = starts
                 x = policy.obs_to_tensor(obs_b[t])
                 raw, env_action, hidden = act(
@@ -361,18 +296,21 @@ class Collector:
                 act_b[t] = raw.numpy()
                 env_act_b[t] = env_action
                 obs, reward, terminated, truncated, _ = envs.step(env_action)
-                rew_b[t] = reward
+                done = terminated | truncated
+                rew_b[t] = reward if scaler is None else scaler(reward, done)
                 term_b[t] = terminated
                 trunc_b[t] = truncated
                 ep_ret += reward
                 ep_len += 1
-                done = terminated | truncated
                 if done.any():
                     if truncated.any():
-                        b["final_obs"][t, truncated] = obs[truncated]
+                        final = obs[truncated]
+                        b["final_obs"][t, truncated] = final if norm is None else norm(final)
                     for i in np.flatnonzero(done & b["valid"][t]):
                         ep_returns.append(float(ep_ret[i]))
                         ep_lengths.append(int(ep_len[i]))
+                        ep_envs.append(int(i))
+                        ep_steps.append(t)
                     quota += done
                     obs = self._reset(done)
                     starts = done
@@ -393,8 +331,10 @@ class Collector:
             self.recent_returns.append(r)
             self.recent_lengths.append(L)
         self.num_episodes += len(ep_returns)
+        next_obs = self.obs.copy() if norm is None else norm(self.obs)
         return Rollout(
-            **arrays, next_obs=self.obs.copy(), h0=h0, episode_returns=ep_returns, episode_lengths=ep_lengths
+            **arrays, next_obs=next_obs, h0=h0, episode_returns=ep_returns, episode_lengths=ep_lengths,
+            episode_envs=ep_envs, episode_steps=ep_steps,
         )
 
     def _log_actions(self, env_actions: np.ndarray, starts: np.ndarray) -> None:

@@ -10,6 +10,12 @@ the evaluation protocol) on a local process pool or Ray, and writes into ``out``
                                     over seeds, IQM, steps / wall time to the reward threshold,
                                     throughput
     curves.png                      mean and 95% CI band over seeds, against env steps and wall time
+    profiles.png                    performance profiles of the normalised scores (several envs)
+
+``summary.json`` holds ``summary`` (the rows) and ``aggregate``: across envs, the mean and IQM of
+normalised scores (0 = random policy, 1 = the env's threshold) with stratified bootstrap intervals
+and the probability of improvement of each agent over each other (see
+:mod:`rlkit.experiments.aggregate`).
 
 Re-running with the same ``out`` reuses every finished trial whose spec is unchanged (failed
 trials are tried again). A failed trial is a row with ``status=failed`` and its error.
@@ -41,6 +47,7 @@ import numpy as np
 from rlkit._io import atomic_write, atomic_write_json, atomic_write_text
 from rlkit.agents.presets import parse_value
 from rlkit.errors import RlkitError
+from rlkit.experiments.aggregate import aggregate, aggregate_markdown, plot_profiles, references
 from rlkit.experiments.executors import make_executor
 from rlkit.experiments.stats import bootstrap_ci, bootstrap_ci_columns, iqm
 from rlkit.experiments.trial import (
@@ -69,6 +76,9 @@ __all__ = [
     "RESULT_COLUMNS",
     "TIMING_COLUMNS",
 ]
+
+#: below this many seeds an agent x env row shows the range of its seeds, not a bootstrap "95% CI"
+MIN_SEEDS_FOR_CI = 5
 
 RESULT_COLUMNS = [
     "trial_id", "env", "agent", "config_id", "params", "seed", "status", "error", "timesteps",
@@ -270,17 +280,50 @@ class ExperimentResult:
     summary: list[dict[str, Any]]
     files: dict[str, Path] = field(default_factory=dict)
     reused: int = 0
+    aggregate: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[TrialResult]:
         return [r for r in self.results if r.status != "ok"]
 
 
-def _progress(enabled: bool, total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _Progress:
+    """The bar of a compare or sweep: trials done of the total, how many run now, elapsed, ETA."""
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not enabled, transient=True)
+    def __init__(self, enabled: bool | None, title: str, total: int, done: int, slots: int) -> None:
+        from rlkit.progress import new_progress, wanted
+
+        self.bar = None
+        self.total, self.done, self.slots = total, done, max(1, slots)
+        if not wanted(enabled) or total == done:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = new_progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[running]} running"), TimeElapsedColumn(),
+                                TextColumn("ETA"), TimeRemainingColumn())
+        self.task = self.bar.add_task(f"{title}: trials", total=total, completed=done,
+                                      running=self._running())
+        self.bar.start()
+
+    def _running(self) -> int:
+        return min(self.slots, self.total - self.done)
+
+    def advance(self, text: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, running=self._running())
+            self.bar.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def run_experiment(
@@ -293,9 +336,10 @@ def run_experiment(
     ship_code: bool = False,
     thresholds: dict[str, float | None] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     title: str = "compare",
     rank: bool = False,
+    refs: dict[str, dict[str, float]] | None = None,
 ) -> ExperimentResult:
     """Run ``specs`` (skipping those already finished in ``out``) and write every output file.
 
@@ -310,6 +354,8 @@ def run_experiment(
     :param progress: show a progress bar.
     :param title: first line of summary.md.
     :param rank: order the summary best first (see :func:`rank_summary`), as a sweep does.
+    :param refs: per env ``{"random": r, "target": t}``: the normalisation of the aggregate across
+        envs (None: no aggregate).
     """
     out = Path(out)
     ids = [s.trial_id for s in specs]
@@ -325,12 +371,15 @@ def run_experiment(
     todo = [s for s in specs if s.trial_id not in done]
     if todo:
         executor = make_executor(backend, workers=workers, ray_address=ray_address, ship_code=ship_code)
-        with _progress(progress, len(specs)) as bar:
-            task = bar.add_task(f"{title}: trials", total=len(specs), completed=reused)
+        bar = _Progress(progress, title, len(specs), reused, getattr(executor, "workers", None) or 1)
+        try:
             for result in executor.results(todo):
                 save_trial(out, result)
                 done[result.spec.trial_id] = result
-                bar.update(task, advance=1, description=f"{title}: {result.spec.trial_id} {result.status}")
+                final = "" if result.status != "ok" else f" final {result.final_eval_mean:.1f}"
+                bar.advance(f"{result.spec.trial_id}: {result.status}{final}")
+        finally:
+            bar.close()
     results = [done[s.trial_id] for s in specs]
     thresholds = thresholds or {}
     params = params or {}
@@ -338,8 +387,10 @@ def run_experiment(
     summary = summarize(results, thresholds, params)
     if rank:
         summary = rank_summary(summary)
-    files = write_outputs(out, results, rows, summary, thresholds, title=title)
-    return ExperimentResult(out=out, results=results, rows=rows, summary=summary, files=files, reused=reused)
+    agg = aggregate(results, refs) if refs else None
+    files = write_outputs(out, results, rows, summary, thresholds, title=title, aggregate=agg, refs=refs)
+    return ExperimentResult(out=out, results=results, rows=rows, summary=summary, files=files, reused=reused,
+                            aggregate=agg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +458,8 @@ def summarize(results: Sequence[TrialResult], thresholds: dict[str, float | None
             "env": env, "agent": agent, "config_id": config_id, "params": params.get(config_id, {}),
             "seeds": len(group), "ok": len(ok), "failed": len(group) - len(ok),
             "budget": group[0].spec.total_timesteps, "final_mean": None, "ci_low": None, "ci_high": None,
-            "iqm": None, "reward_threshold": threshold, "reached": 0, "steps_to_threshold": None,
+            "iqm": None, "min": None, "max": None, "ci_is_95": False,
+            "reward_threshold": threshold, "reached": 0, "steps_to_threshold": None,
             "time_to_threshold_s": None, "steps_per_s": None,
             "errors": sorted({r.error for r in group if r.status != "ok"}),
         }
@@ -417,6 +469,7 @@ def summarize(results: Sequence[TrialResult], thresholds: dict[str, float | None
             reaches = [_first_reach(r, threshold) for r in ok]
             row.update(
                 final_mean=ci.estimate, ci_low=ci.low, ci_high=ci.high, iqm=float(iqm(finals)),
+                min=float(finals.min()), max=float(finals.max()), ci_is_95=len(ok) >= MIN_SEEDS_FOR_CI,
                 reached=sum(x is not None for x in reaches) if threshold is not None else 0,
                 steps_per_s=float(np.mean([r.steps_per_s for r in ok])),
             )
@@ -466,7 +519,11 @@ def summary_table(summary: Sequence[dict[str, Any]], *,
         if row["ok"] == 0:
             mean, steps, seconds = "failed", "-", "-"
         else:
-            mean = f"{_fmt(row['final_mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+            if row["ok"] < MIN_SEEDS_FOR_CI:
+                mean = (f"{_fmt(row['final_mean'])} range [{_fmt(row['min'])}, {_fmt(row['max'])}] "
+                        f"(n<{MIN_SEEDS_FOR_CI})")
+            else:
+                mean = f"{_fmt(row['final_mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
             if threshold is None:
                 steps, seconds = "no threshold", "-"
             elif row["steps_to_threshold"] is None:
@@ -490,13 +547,19 @@ def _markdown(headers: list[str], cells: list[list[str]]) -> str:
 
 
 def summary_markdown(results: Sequence[TrialResult], summary: Sequence[dict[str, Any]],
-                     thresholds: dict[str, float | None], *, title: str = "compare") -> str:
+                     thresholds: dict[str, float | None], *, title: str = "compare",
+                     aggregate: dict[str, Any] | None = None) -> str:
     """The text of summary.md: the table, the protocol, failures."""
     with_params = any(row["params"] for row in summary)
     headers, cells = summary_table(summary, with_params=with_params)
     first = results[0].spec if results else None
     budgets = sorted({(r.spec.env_id, r.spec.agent, r.spec.total_timesteps) for r in results})
     lines = [f"# {title}", "", _markdown(headers, cells), ""]
+    if any(0 < row["ok"] < MIN_SEEDS_FOR_CI for row in summary):
+        lines += [f"**Warning**: rows with fewer than {MIN_SEEDS_FOR_CI} seeds show the range of their seeds "
+                  "(min, max), not a 95% confidence interval: so few runs cannot support one.", ""]
+    if aggregate:
+        lines += aggregate_markdown(aggregate)
     if first is not None:
         lines += [
             "## Protocol",
@@ -533,14 +596,18 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 def write_outputs(out: Path, results: Sequence[TrialResult], rows: list[dict[str, Any]],
                   summary: list[dict[str, Any]], thresholds: dict[str, float | None], *,
-                  title: str = "compare") -> dict[str, Path]:
-    """Write results.csv, summary.md, summary.json and curves.png into ``out``."""
+                  title: str = "compare", aggregate: dict[str, Any] | None = None,
+                  refs: dict[str, dict[str, float]] | None = None) -> dict[str, Path]:
+    """Write results.csv, summary.md, summary.json, curves.png (and profiles.png) into ``out``."""
     files = {"results": out / "results.csv", "summary_md": out / "summary.md",
              "summary_json": out / "summary.json", "curves": out / "curves.png"}
     _write_csv(files["results"], rows, RESULT_COLUMNS + TIMING_COLUMNS)
-    atomic_write_text(files["summary_md"], summary_markdown(results, summary, thresholds, title=title))
-    atomic_write_json(files["summary_json"], summary)
+    atomic_write_text(files["summary_md"], summary_markdown(results, summary, thresholds, title=title,
+                                                            aggregate=aggregate))
+    atomic_write_json(files["summary_json"], {"summary": summary, "aggregate": aggregate})
     plot_compare(results, files["curves"], thresholds)
+    if aggregate and refs and len(refs) > 1 and plot_profiles(results, refs, out / "profiles.png"):
+        files["profiles"] = out / "profiles.png"
     return files
 
 
@@ -672,7 +739,8 @@ def compare(
     ship_code: bool = False,
     out: str | Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
+    targets: dict[str, float] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every agent on every env with every seed, under one protocol.
 
@@ -688,7 +756,9 @@ def compare(
     :param ship_code: Ray: send this rlkit package to the cluster's workers.
     :param out: output folder (default ``runs/compare/<envs>-<time>``); re-use it to resume.
     :param overrides: ``{agent: {key: value}}`` (see :func:`parse_sets`).
-    :param progress: show a progress bar.
+    :param progress: show a progress bar (None: on a terminal or in a notebook).
+    :param targets: per env, the score that normalises to 1 in the aggregate (default: the env's
+        reward threshold; needed for an env without one when several envs are compared).
     :return: :class:`ExperimentResult`.
 
     Example::
@@ -724,7 +794,16 @@ def compare(
             for seed in seeds:
                 specs.append(TrialSpec(agent, env_id, seed, budgets[agent], every, eval_episodes,
                                        configs[agent]))
+    targets = dict(targets or {})
+    for env_id in targets:
+        if env_id not in envs:
+            raise RlkitError(f"a target for {env_id}, which is not compared", where="--target")
+    if len(envs) > 1:
+        refs = references(envs, thresholds, targets)  # fails before any trial runs
+    else:
+        has = targets.get(envs[0], thresholds.get(envs[0])) is not None
+        refs = references(envs, thresholds, targets) if has else None
     out = Path(out) if out is not None else default_out("compare", "-".join(envs))
     return run_experiment(specs, out, backend=backend, workers=workers, ray_address=ray_address,
                           ship_code=ship_code, thresholds=thresholds, progress=progress,
-                          title="rlkit compare: " + ", ".join(envs))
+                          title="rlkit compare: " + ", ".join(envs), refs=refs)

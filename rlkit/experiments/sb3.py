@@ -72,7 +72,8 @@ def allowed_keys(agent: str) -> set[str]:
     return (params - RESERVED_KEYS) | WRAPPER_KEYS
 
 
-def check_sb3_config(agent: str, config: dict[str, Any], *, action_space: Any = None) -> None:
+def check_sb3_config(agent: str, config: dict[str, Any], *, action_space: Any = None,
+                     observation_space: Any = None) -> None:
     """Raise :class:`RlkitError` for keys the algorithm does not take or an action space it cannot
     act in (DQN: Discrete only). Values are checked by SB3 itself when the trial starts.
     """

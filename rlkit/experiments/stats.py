@@ -141,3 +141,87 @@ def bootstrap_ci(
         x[None, :], statistic=statistic, confidence=confidence, n_resamples=n_resamples, seed=seed
     )
     return Interval(float(est[0]), float(low[0]), float(high[0]), confidence, int(x.size))
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregates across envs (rliable's definitions)
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_scores(scores: np.ndarray, random_score: float, target_score: float) -> np.ndarray:
+    """Scores on a scale where 0 is a random policy's score and 1 the target (the env's threshold).
+
+    >>> normalize_scores(np.array([22.0, 475.0, 500.0]), random_score=22.0, target_score=475.0).round(3)
+    array([0.   , 1.   , 1.055])
+    """
+    if not (np.isfinite(random_score) and np.isfinite(target_score)) or target_score == random_score:
+        raise RlkitError(f"normalising needs a target different from the random score, got random "
+                         f"{random_score} and target {target_score}")
+    return (np.asarray(scores, dtype=np.float64) - random_score) / (target_score - random_score)
+
+
+def _pooled(tasks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.asarray(t, dtype=np.float64).reshape(-1) for t in tasks])
+
+
+def aggregate_mean(tasks: list[np.ndarray]) -> float:
+    """Mean of the normalised scores of every run of every task (rliable's ``aggregate_mean``)."""
+    return float(np.mean(_pooled(tasks)))
+
+
+def aggregate_iqm(tasks: list[np.ndarray]) -> float:
+    """Interquartile mean of the pooled runs x tasks (rliable's ``aggregate_iqm``, trim_mean 0.25)."""
+    return float(iqm(_pooled(tasks)))
+
+
+def probability_of_improvement(x_tasks: list[np.ndarray], y_tasks: list[np.ndarray]) -> float:
+    """``P(X > Y)`` averaged over tasks: for task m, the chance that a run of X scores above a run of Y
+    (ties count one half), i.e. the Mann-Whitney U statistic over ``n_x n_y`` (rliable's
+    ``probability_of_improvement``).
+
+    >>> probability_of_improvement([np.array([1.0, 2.0])], [np.array([0.0, 2.0])])
+    0.625
+    """
+    if len(x_tasks) != len(y_tasks) or not x_tasks:
+        raise RlkitError("probability of improvement needs the same (non-empty) list of tasks for both")
+    per_task = []
+    for x, y in zip(x_tasks, y_tasks, strict=True):
+        x, y = np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[None, :]
+        per_task.append(float(np.mean((x > y) + 0.5 * (x == y))))
+    return float(np.mean(per_task))
+
+
+def stratified_bootstrap(
+    statistic: Callable[..., float],
+    *groups: list[np.ndarray],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: SeedLike = 0,
+) -> Interval:
+    """Percentile interval of ``statistic(*groups)`` under the stratified bootstrap: every task's
+    runs are resampled with replacement on their own (the runs of one task are exchangeable, the
+    tasks are not), independently for each group (agent).
+
+    :param statistic: ``f(tasks_a, tasks_b, ...) -> float``, each argument a list of per-task arrays.
+    :param groups: one list of per-task run arrays per agent.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise RlkitError(f"confidence must be in (0, 1), got {confidence}")
+    rng = as_generator(seed)
+    est = float(statistic(*groups))
+    boots = np.empty(n_resamples)
+    arrays = [[np.asarray(t, dtype=np.float64).reshape(-1) for t in g] for g in groups]
+    for b in range(n_resamples):
+        resampled = [[t[rng.integers(0, len(t), len(t))] for t in g] for g in arrays]
+        boots[b] = statistic(*resampled)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boots, [alpha, 1.0 - alpha])
+    n = min(len(t) for g in arrays for t in g)
+    return Interval(est, float(low), float(high), confidence, n)
+
+
+def performance_profile(tasks: list[np.ndarray], taus: np.ndarray) -> np.ndarray:
+    """Fraction of runs (pooled over tasks) whose normalised score is above each ``tau``
+    (rliable's run-score distribution)."""
+    pooled = _pooled(tasks)
+    return np.mean(pooled[None, :] > np.asarray(taus, dtype=np.float64)[:, None], axis=1)

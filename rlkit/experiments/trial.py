@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rlkit._io import to_json
-from rlkit.errors import RlkitError
+from rlkit.agents import registry as agent_registry
 
 __all__ = [
     "EVAL_SEED_BASE",
@@ -285,39 +285,26 @@ def _limit_threads() -> int:
 # The agents a trial can run: configuration (on the driver) and training (in the worker)
 # ---------------------------------------------------------------------------------------------
 
-AGENTS = ("reinforce", "sb3-ppo", "sb3-a2c", "sb3-dqn")
+AGENTS = tuple(agent_registry.names())
 BUDGET_KEYS = ("n_timesteps", "total_timesteps")
 
 
 def check_agent(agent: str) -> None:
     """Raise :class:`RlkitError` for an agent name rlkit cannot run."""
-    if agent not in AGENTS:
-        raise RlkitError(f"unknown agent {agent!r}; use one of {', '.join(AGENTS)}", where="--agents")
+    agent_registry.get(agent, where="--agents")
 
 
 def default_config(agent: str, env_id: str) -> dict[str, Any]:
     """The agent's preset for ``env_id`` (``agents/<agent>.yaml``), as a fresh dict."""
-    check_agent(agent)
-    if agent == "reinforce":
-        from rlkit.agents.presets import load_preset
-
-        return dict(load_preset("reinforce", env_id))
-    from rlkit.experiments.sb3 import sb3_preset
-
-    return sb3_preset(agent, env_id)
+    return agent_registry.get(agent, where="--agents").defaults(env_id)
 
 
 def check_config(agent: str, config: dict[str, Any], *, action_space: Any = None,
                  observation_space: Any = None) -> None:
     """Raise :class:`RlkitError` for a configuration ``agent`` cannot take (before any trial starts):
-    unknown keys, wrong types (reinforce), an action space the algorithm does not handle."""
-    check_agent(agent)
-    if agent == "reinforce":
-        _check_reinforce_config(config, observation_space=observation_space, action_space=action_space)
-    else:
-        from rlkit.experiments.sb3 import check_sb3_config
-
-        check_sb3_config(agent, config, action_space=action_space)
+    unknown keys, wrong types (rlkit agents), an action space the algorithm does not handle."""
+    agent_registry.get(agent, where="--agents").check(
+        config, observation_space=observation_space, action_space=action_space)
 
 
 def budget_of(config: dict[str, Any], default: int = 100_000) -> int:
@@ -328,39 +315,38 @@ def budget_of(config: dict[str, Any], default: int = 100_000) -> int:
     return default
 
 
-def _check_reinforce_config(config: dict[str, Any], *, observation_space: Any = None,
-                            action_space: Any = None) -> None:
-    """Check every hyperparameter's name, type and range; with the env's spaces, also build the
-    networks once (catches a policy config no backbone fits) without making any env."""
-    from rlkit.agents.reinforce import check_hyperparam
+def rlkit_default_config(agent: str, env_id: str) -> dict[str, Any]:
+    """An rlkit agent's preset for ``env_id`` (registry hook)."""
+    from rlkit.agents.presets import load_preset
 
-    for key, value in config.items():
-        if key not in BUDGET_KEYS and key != "policy":
-            check_hyperparam(key, value, where=f"reinforce.{key}")
+    return dict(load_preset(agent, env_id))
+
+
+def _hyperparams(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in BUDGET_KEYS and k != "policy"}
+
+
+def check_onpolicy_config(agent: str, config: dict[str, Any], *, observation_space: Any = None,
+                          action_space: Any = None) -> None:
+    """Check every hyperparameter's name, type and range of an rlkit agent (registry hook); with the
+    env's spaces, also build the networks once (catches a policy config no backbone fits) without
+    making any env."""
+    cls = agent_registry.agent_class(agent, where="--agents")
+    for key, value in _hyperparams(config).items():
+        cls.check_hyperparam(key, value, where=f"{agent}.{key}")
     if observation_space is not None and action_space is not None:
-        from rlkit.agents import Reinforce
-
-        cfg = {k: v for k, v in config.items() if k not in BUDGET_KEYS and k != "policy"}
-        Reinforce(config.get("policy"), None, observation_space=observation_space,
-                  action_space=action_space, **cfg)
+        cls(config.get("policy"), None, observation_space=observation_space, action_space=action_space,
+            **_hyperparams(config))
 
 
-def _train_reinforce(spec: TrialSpec, protocol: Protocol) -> int:
-    from rlkit.agents import Reinforce
+def train_onpolicy(spec: TrialSpec, protocol: Protocol) -> int:
+    """Train one trial of an rlkit agent under the protocol (registry hook)."""
+    cls = agent_registry.agent_class(spec.agent, where="--agents")
+    agent = cls(spec.hyperparams.get("policy"), spec.env_id, seed=spec.seed, **_hyperparams(spec.hyperparams))
 
-    cfg = {k: v for k, v in spec.hyperparams.items() if k not in BUDGET_KEYS and k != "policy"}
-    agent = Reinforce(spec.hyperparams.get("policy"), spec.env_id, seed=spec.seed, **cfg)
-    seen = 0
-
-    def callback(agent: Reinforce, metrics: dict[str, Any]) -> bool:
-        nonlocal seen
-        collector = agent.collector
-        new, seen = collector.num_episodes - seen, collector.num_episodes
-        if new > 0:  # the episodes that ended in this batch (the collector keeps the last 100)
-            returns = list(collector.recent_returns)[-new:]
-            lengths = list(collector.recent_lengths)[-new:]
-            for ret, length in zip(returns, lengths, strict=True):
-                protocol.on_episode(agent.num_timesteps, float(ret), int(length))
+    def callback(agent: Any, metrics: dict[str, Any]) -> bool:
+        for ep in metrics["finished"]:  # every episode that ended in this batch
+            protocol.on_episode(ep.timesteps, ep.ret, ep.length)
         protocol.on_step(agent.num_timesteps, agent.predict)
         return True
 
@@ -371,27 +357,6 @@ def _train_reinforce(spec: TrialSpec, protocol: Protocol) -> int:
         return int(agent.num_timesteps)
     finally:
         agent.close()
-
-
-def _warm_up(agent: str) -> None:
-    """Import what a trial needs before its clock starts, so that a worker's first trial is not
-    charged the imports (torch's first optimiser alone imports torch._dynamo: seconds)."""
-    import gymnasium  # noqa: F401
-    import torch._dynamo  # noqa: F401
-
-    if agent == "reinforce":
-        import rlkit.agents  # noqa: F401
-    else:
-        import stable_baselines3  # noqa: F401
-
-
-def _agent_trainer(agent: str) -> Callable[[TrialSpec, Protocol], int]:
-    check_agent(agent)
-    if agent == "reinforce":
-        return _train_reinforce
-    from rlkit.experiments.sb3 import train_sb3
-
-    return train_sb3
 
 
 def run_trial(spec: TrialSpec) -> TrialResult:
@@ -413,11 +378,12 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     threads = _limit_threads()
     t0 = time.perf_counter()
     try:
-        _warm_up(spec.agent)
+        entry = agent_registry.get(spec.agent, where="--agents")
+        entry.import_for_trial()  # before the clock starts: torch's first optimiser imports for seconds
         t0 = time.perf_counter()
         seed_everything(spec.seed)
         protocol = Protocol(spec)
-        timesteps = _agent_trainer(spec.agent)(spec, protocol)
+        timesteps = entry.train_trial(spec, protocol)
         final = protocol.eval_rows[-1]
         return TrialResult(
             spec=spec, status="ok", timesteps=int(timesteps), final_eval_mean=final["return_mean"],

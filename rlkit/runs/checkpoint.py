@@ -4,7 +4,9 @@ A checkpoint is a dict of tensors and plain values (ints, floats, strings, lists
 :func:`torch.save` to a temporary file in the same folder and renamed over the old one, so a crash
 while writing leaves the previous checkpoint intact. It is read back with
 ``torch.load(..., weights_only=True)``; anything else in the file (a pickled class, a damaged
-byte) is an :class:`~rlkit.errors.RlkitError`, never code that runs.
+byte) is an :class:`~rlkit.errors.RlkitError`, never code that runs. Torch does not check the zip's
+CRCs, so the checkpoint carries a SHA-256 of its whole structure (``digest``), checked on load: a
+flipped byte inside a tensor is refused instead of trained on.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     :param state: the dict to save; ``format`` is set to :data:`CHECKPOINT_FORMAT`.
     """
     from rlkit._io import atomic_write
+    from rlkit._torchfile import structure_digest
 
     state = {**state, "format": CHECKPOINT_FORMAT}
+    state["digest"] = structure_digest(state)
     return atomic_write(path, lambda p: torch.save(state, p))
 
 
@@ -39,9 +43,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     :raises RlkitError: missing, corrupt or not a run checkpoint.
     """
-    from rlkit.agents.reinforce import load_torch_file
+    from rlkit._torchfile import load_torch_file, structure_digest
 
     data = load_torch_file(path)
     if data.get("format") != CHECKPOINT_FORMAT:
         raise RlkitError("not an rlkit run checkpoint", where=str(path))
+    digest = data.pop("digest", None)
+    if digest is not None and structure_digest(data) != digest:
+        raise RlkitError("the checkpoint does not match its checksum (damaged or edited)", where=str(path))
     return data

@@ -18,7 +18,8 @@ import numpy as np
 
 from rlkit.errors import RlkitError
 
-__all__ = ["COLUMNS", "MetricsLogger", "TensorBoardLogger", "read_metrics"]
+__all__ = ["COLUMNS", "EPISODE_COLUMNS", "EVAL_COLUMNS", "CsvLogger", "MetricsLogger", "TensorBoardLogger",
+           "read_metrics"]
 
 COLUMNS = [
     "update",
@@ -31,6 +32,7 @@ COLUMNS = [
     "entropy",
     "grad_norm",
     "explained_variance",
+    "approx_kl",
     "learning_rate",
     "seconds",
 ]
@@ -48,21 +50,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class MetricsLogger:
-    """Append-only CSV of :data:`COLUMNS`.
+#: ``evaluations.csv``: one row per periodic evaluation of ``rlkit train --eval-every``.
+EVAL_COLUMNS = ["timesteps", "mean", "std", "min", "max", "episodes", "seconds"]
+#: ``episodes.csv``: one row per finished training episode (like SB3's Monitor).
+EPISODE_COLUMNS = ["timesteps", "return", "length", "env"]
+
+
+class CsvLogger:
+    """Append-only CSV with fixed ``columns``, flushed after every row.
 
     :param path: the CSV file.
+    :param columns: the header.
     :param keep_rows: None to start a new file; an int to keep that many data rows of an existing
         file (resume) and append after them.
     """
 
-    def __init__(self, path: str | os.PathLike, keep_rows: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, columns: list[str], keep_rows: int | None = None) -> None:
+        self.columns = list(columns)
         self.path = Path(path)
         if keep_rows is None or not self.path.exists():
             rows: list[list[str]] = []
         else:
             with self.path.open(newline="") as f:
-                rows = list(csv.reader(f))[1:]
+                rows = list(csv.reader(f))
+            header, rows = (rows[0] if rows else []), rows[1:]
+            if header and header != self.columns:  # written by another version: re-order by name
+                where = {c: header.index(c) for c in self.columns if c in header}
+                rows = [[r[where[c]] if c in where and where[c] < len(r) else "" for c in self.columns]
+                        for r in rows]
             if len(rows) < keep_rows:
                 raise RlkitError(
                     f"has {len(rows)} rows but the checkpoint was taken after {keep_rows}",
@@ -74,7 +89,7 @@ class MetricsLogger:
         def write(p: Path) -> None:
             with p.open("w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(COLUMNS)
+                w.writerow(self.columns)
                 w.writerows(rows)
 
         atomic_write(self.path, write)
@@ -84,12 +99,19 @@ class MetricsLogger:
 
     def log(self, metrics: dict[str, Any]) -> None:
         """Write one row (missing columns stay empty) and flush."""
-        self._writer.writerow([_fmt(metrics.get(c)) for c in COLUMNS])
+        self._writer.writerow([_fmt(metrics.get(c)) for c in self.columns])
         self._file.flush()
         self.rows += 1
 
     def close(self) -> None:
         self._file.close()
+
+
+class MetricsLogger(CsvLogger):
+    """``metrics.csv``: one row of :data:`COLUMNS` per update."""
+
+    def __init__(self, path: str | os.PathLike, keep_rows: int | None = None) -> None:
+        super().__init__(path, COLUMNS, keep_rows)
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -134,14 +156,16 @@ class TensorBoardLogger:
             ) from exc
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
 
-    def log(self, metrics: dict[str, Any]) -> None:
+    def log(self, metrics: dict[str, Any], prefix: str = "train") -> None:
         step = int(metrics["timesteps"])
         for key, value in metrics.items():
-            if key in ("timesteps", "update") or not isinstance(value, (int, float)):
+            if key in ("timesteps", "update") or isinstance(value, bool):
+                continue
+            if not isinstance(value, (int, float)):
                 continue
             if isinstance(value, float) and math.isnan(value):
                 continue
-            self.writer.add_scalar(f"train/{key}", value, step)
+            self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:
         self.writer.flush()

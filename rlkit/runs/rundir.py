@@ -6,7 +6,11 @@
 ``metrics.csv``    one row per update (see :mod:`rlkit.runs.logger`)
 ``checkpoint.pt``  the last periodic checkpoint (atomic; everything needed to resume)
 ``model.pt``       the final model (``Reinforce.load``)
-``eval.json``      the final evaluation
+``best_model.pt``  the model of the best periodic evaluation (``run.eval_every``)
+``eval.json``      the final evaluation of ``model.pt``
+``best_eval.json`` the same evaluation of ``best_model.pt``
+``evaluations.csv`` one row per periodic evaluation (timesteps, mean, std, min, max, episodes)
+``episodes.csv``   one row per finished training episode (timesteps, return, length, env)
 ``curves.png``     learning curve
 ``tb/``            TensorBoard events (``--tensorboard``)
 =================  ===================================================================
@@ -24,10 +28,14 @@ import yaml
 from rlkit.errors import RlkitError
 
 __all__ = [
+    "BEST_EVAL",
+    "BEST_MODEL",
     "CHECKPOINT",
     "CONFIG",
     "CURVES",
+    "EPISODES",
     "EVAL",
+    "EVALUATIONS",
     "METRICS",
     "MODEL",
     "TENSORBOARD",
@@ -47,6 +55,8 @@ CONFIG, METRICS, CHECKPOINT, MODEL, EVAL, CURVES, TENSORBOARD = (
     "curves.png",
     "tb",
 )
+BEST_MODEL, BEST_EVAL = "best_model.pt", "best_eval.json"
+EVALUATIONS, EPISODES = "evaluations.csv", "episodes.csv"
 MARKER = "rlkit_run"
 
 
