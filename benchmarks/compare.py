@@ -1,22 +1,29 @@
-"""CartPole-v1: rlkit's REINFORCE beside SB3's PPO / A2C / DQN (rl-zoo presets), and executor scaling.
+"""The classic-control suite: rlkit's REINFORCE beside SB3's PPO / A2C / DQN (rl-zoo presets), and
+executor scaling.
 
-Part 1 runs ``rlkit compare --env CartPole-v1 --agents reinforce,sb3-ppo,sb3-a2c,sb3-dqn`` with
-5 seeds and each agent's own preset budget (``--quick``: 10k steps each, 3 seeds), copies the
-curves to ``docs/compare-cartpole.png`` and the table into section "compare" of docs/benchmarks.md.
+Part 1 runs one ``rlkit compare`` per env of the suite (``--envs``; default CartPole-v1,
+Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0, Pendulum-v1, LunarLander-v3,
+LunarLanderContinuous-v3) with 10 seeds on CartPole and 5 elsewhere, every agent at its own
+preset budget (SB3 with rl-zoo's settings, VecNormalize where the zoo uses it), DQN only where the
+actions are discrete, and then the aggregate across the envs run (normalised scores, rliable's
+definitions; Pendulum's target is -200). It writes the tables, a verdict per env (does REINFORCE
+reach every threshold PPO reaches, sooner in median wall time, and end at least as well as the
+best SB3 baseline or within its interval?) and ``docs/compare-classic.png`` into section "compare"
+of docs/benchmarks.md. ``--quick``: 10k steps, 3 seeds.
 
 Part 2 times the local process pool: the same 4 trials with 1 worker and with 2 workers
 (target: 2 workers take <= 0.6x the time of 1 on a 2-core machine). Wall times include starting
 the worker processes.
 
-    python benchmarks/compare.py            # full budgets (tens of minutes on 2 cores)
-    python benchmarks/compare.py --quick    # small budgets (a few minutes)
+    python benchmarks/compare.py                          # the whole suite (hours on 2 cores)
+    python benchmarks/compare.py --envs CartPole-v1,Acrobot-v1
+    python benchmarks/compare.py --quick                  # small budgets (minutes)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -26,50 +33,96 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, markdown_table, write_section  # noqa: E402
 
-from rlkit.experiments.compare import compare, summary_table  # noqa: E402
+from rlkit.experiments.aggregate import aggregate, aggregate_markdown, plot_profiles, references  # noqa: E402
+from rlkit.experiments.compare import compare, env_info, plot_compare, summary_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ["reinforce", "sb3-ppo", "sb3-a2c", "sb3-dqn"]
+SUITE = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1",
+         "LunarLander-v3", "LunarLanderContinuous-v3"]
+TARGETS = {"Pendulum-v1": -200.0}  # Gymnasium sets no threshold; -200 is the usual "solved"
+EVAL_EPISODES = 10
+
+
+def _seeds(env: str, args: argparse.Namespace) -> int:
+    if args.seeds:
+        return args.seeds
+    if args.quick:
+        return 3
+    return 10 if env == "CartPole-v1" else 5
+
+
+def verdict(rows: list[dict], threshold: float | None) -> str:
+    """Does reinforce win on this env (see the module docstring)? One line."""
+    by = {r["agent"]: r for r in rows if r["ok"]}
+    me = by.get("reinforce")
+    if me is None:
+        return "reinforce failed"
+    sb3 = [r for a, r in by.items() if a != "reinforce"]
+    words = []
+    ppo = by.get("sb3-ppo")
+    if threshold is not None and ppo is not None and ppo["time_to_threshold_s"] is not None:
+        mine = me["time_to_threshold_s"]
+        if mine is None:
+            words.append("does not reach the threshold PPO reaches")
+        else:
+            theirs = ppo["time_to_threshold_s"]
+            words.append(f"reaches the threshold {'sooner' if mine < theirs else 'later'} "
+                         f"than PPO ({mine:.1f} s vs {theirs:.1f} s)")
+    if sb3:
+        best = max(sb3, key=lambda r: r["final_mean"])
+        low = best["ci_low"] if best["ci_is_95"] else best["min"]
+        ok = me["final_mean"] >= best["final_mean"] or me["final_mean"] >= low
+        words.append(f"final {me['final_mean']:.1f} vs best SB3 ({best['agent']}) {best['final_mean']:.1f}: "
+                     + ("at least as good or within its interval" if ok else "worse"))
+    return "; ".join(words)
 
 
 def run_compare(args: argparse.Namespace) -> tuple[str, object]:
-    out = Path(args.out) / ("cartpole-quick" if args.quick else "cartpole")
-    # a fixed evaluation grid (not "a tenth of the smallest budget"), so that trials finished by an
-    # earlier run with other agents are reused
-    kwargs = ({"total_timesteps": 10_000, "eval_every": 1_000, "eval_episodes": 5} if args.quick
-              else {"eval_every": 5_000, "eval_episodes": 10})
-    seeds = args.seeds or (3 if args.quick else 5)
+    kwargs = ({"total_timesteps": 10_000, "eval_every": 1_000} if args.quick else {})
+    sections, all_results, thresholds, verdicts = [], [], {}, []
     t0 = time.perf_counter()
-    result = compare(["CartPole-v1"], args.agents, seeds=seeds, workers=args.workers, out=out,
-                     progress=sys.stderr.isatty(), **kwargs)
+    for env in args.envs:
+        info = env_info(env)
+        discrete = hasattr(info.action_space, "n")
+        agents = [a for a in args.agents if discrete or a != "sb3-dqn"]
+        out = Path(args.out) / (env + ("-quick" if args.quick else ""))
+        seeds = _seeds(env, args)
+        # a fixed evaluation grid per env, so that trials finished by an earlier run are reused
+        every = kwargs.get("eval_every") or args.eval_every.get(env, 10_000)
+        targets = {k: v for k, v in TARGETS.items() if k == env}
+        result = compare([env], agents, seeds=seeds, workers=args.workers, out=out,
+                         eval_episodes=EVAL_EPISODES, eval_every=every, progress=None, targets=targets,
+                         **{k: v for k, v in kwargs.items() if k != "eval_every"})
+        thresholds[env] = info.reward_threshold if info.reward_threshold is not None else TARGETS.get(env)
+        all_results += result.results
+        headers, cells = summary_table(result.summary)
+        print(markdown_table(headers, cells))
+        line = verdict(result.summary, thresholds[env])
+        verdicts.append([env, line])
+        budgets = ", ".join(f"{row['agent']} {row['budget']:,}" for row in result.summary)
+        sections.append(f"### {env}\n\n{seeds} seeds; budgets (env steps): {budgets}; evaluation every "
+                        f"{every:,} steps on {EVAL_EPISODES} fixed episodes.\n\n"
+                        f"{markdown_table(headers, cells)}\n\nVerdict: {line}.")
+        for r in result.failed:
+            sections.append(f"FAILED `{r.spec.trial_id}`: {r.error}")
     seconds = time.perf_counter() - t0
-    headers, cells = summary_table(result.summary)
-    print(markdown_table(headers, cells))
-    for r in result.failed:
-        print(f"FAILED {r.spec.trial_id}: {r.error}")
-    png = ROOT / "docs" / ("compare-cartpole-quick.png" if args.quick else "compare-cartpole.png")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.files["curves"], png)
-    budgets = ", ".join(f"{row['agent']} {row['budget']:,}" for row in result.summary)
-    text = [
-        f"CartPole-v1, {seeds} seeds per agent, budgets (env steps): {budgets}"
-        + (" (`--quick`: small budgets, not the presets')" if args.quick else " (each preset's own)")
-        + f". {args.workers} worker processes; {sum(r.wall_time_s for r in result.results):,.0f} s of"
-        " trial wall time in all"
-        + (f" ({result.reused} trials run earlier in the same folder, reused)" if result.reused
-           else f", {seconds:,.0f} s for the whole compare") + ".",
-        "Same protocol for every agent: deterministic evaluation every "
-        f"{result.results[0].spec.eval_every:,} steps on {result.results[0].spec.eval_episodes} fixed-seed "
-        "episodes; CI = 95% percentile bootstrap over seeds; time and steps/s are training time "
-        "(evaluation excluded).",
-        "",
-        markdown_table(headers, cells),
-        "",
-        f"![CartPole-v1 learning curves]({png.name})",
-    ]
-    if result.failed:
-        text += ["", "Failed trials: " + "; ".join(f"`{r.spec.trial_id}`: {r.error}" for r in result.failed)]
-    return "\n".join(text), result
+    png = ROOT / "docs" / ("compare-classic-quick.png" if args.quick else "compare-classic.png")
+    plot_compare(all_results, png, thresholds)
+    text = [f"Envs: {', '.join(args.envs)}; {args.workers} worker processes; {seconds:,.0f} s for this run "
+            "(trials finished by an earlier run in the same folders are reused). Same protocol for every "
+            "agent; CI = 95% percentile bootstrap over seeds (a range below 5 seeds); time and steps/s are "
+            "training time (evaluation excluded).", "", markdown_table(["env", "verdict"], verdicts), ""]
+    text += sections
+    if len(args.envs) > 1:
+        refs = references(args.envs, thresholds, TARGETS)
+        agg = aggregate(all_results, refs)
+        text += [""] + aggregate_markdown(agg)
+        prof = ROOT / "docs" / ("compare-profiles-quick.png" if args.quick else "compare-profiles.png")
+        if plot_profiles(all_results, refs, prof):
+            text.append(f"![performance profiles]({prof.name})")
+    text += ["", f"![learning curves]({png.name})"]
+    return "\n".join(text), all_results
 
 
 def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
@@ -108,7 +161,9 @@ def run_scaling(args: argparse.Namespace) -> tuple[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small budgets (10k steps, 3 seeds)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per agent (default 5, quick 3)")
+    parser.add_argument("--envs", default=",".join(SUITE), help="comma-separated envs (default: the suite)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per agent and env (default 10 on CartPole, 5 elsewhere; quick 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the compare")
     parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agents")
     parser.add_argument("--scaling-agent", default="sb3-ppo", help="agent of the scaling runs")
@@ -120,6 +175,9 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     args.agents = [a for a in args.agents.split(",") if a]
+    args.envs = [e for e in args.envs.split(",") if e]
+    args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
+                       "MountainCarContinuous-v0": 5_000}
     parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{' --quick' if args.quick else ''}`"
              f" on {time.strftime('%Y-%m-%d')}; each trial runs with one torch thread."
              + (f" {args.note}" if args.note else "")]
@@ -130,7 +188,8 @@ def main() -> None:
         text, _ = run_scaling(args)
         print(text)
         parts.append(text)
-    write_section("compare", "## Compare: REINFORCE vs SB3 on CartPole-v1\n\n" + "\n\n".join(parts))
+    title = "## Compare: REINFORCE vs SB3 on the classic-control suite\n\n"
+    write_section("compare", title + "\n\n".join(parts))
 
 
 if __name__ == "__main__":

@@ -254,6 +254,12 @@ def _evaluate_policy_neural(spec: str, method: str, policy: str, episodes: int, 
     if neural_method not in METHODS:
         raise RlkitError(f"with --net the method must be td, td-lambda or mc (gradient Monte Carlo), "
                          f"got {method!r}", where="--method")
+    from pathlib import Path
+
+    if Path(policy).is_dir():  # a run folder of `rlkit train`: the CLI turns it into the agent
+        from rlkit.runs.train import load_run_agent
+
+        policy = load_run_agent(policy)
     res = neural_prediction(spec, policy, method=neural_method, episodes=episodes,
                             alpha=0.01 if alpha is None else alpha, lam=lam if neural_method == "td-lambda"
                             else 0.0, gamma=gamma, net=net_config(net), seed=seed,

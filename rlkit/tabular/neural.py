@@ -303,13 +303,10 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
 
         n_obs = int(env.observation_space.n)  # a Gymnasium import may add an absorbing state
         policy = np.asarray(policy_iteration(model).policy)[:n_obs]
-    if isinstance(policy, str) and Path(policy).is_dir():  # a run folder of `rlkit train`
-        from rlkit.runs.train import load_run_agent
-
-        policy = load_run_agent(policy)
     if isinstance(policy, str):
-        raise RlkitError(f"unknown policy {policy!r}; use 'uniform', 'optimal', a run folder of "
-                         "`rlkit train`, a matrix, an agent or a callable")
+        hint = " (a run folder: load it with rlkit.runs.load_run_agent)" if Path(policy).is_dir() else ""
+        raise RlkitError(f"unknown policy {policy!r}{hint}; use 'uniform', 'optimal', a matrix, an agent "
+                         "or a callable")
     if isinstance(policy, (np.ndarray, list, tuple)):
         if not isinstance(env.observation_space, spaces.Discrete):
             raise RlkitError("a policy given as an array needs Discrete observations (a tabular env)")
