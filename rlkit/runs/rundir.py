@@ -94,10 +94,22 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return isinstance(data, dict) and MARKER in data
 
 
-def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
-    """The run's ``config.yaml``.
+#: the fields of config.yaml that every reader relies on: name -> (types, description)
+_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "agent": ((str,), "an agent name"),
+    "env_id": ((str,), "an env id"),
+    "seed": ((int,), "an integer"),
+    "total_timesteps": ((int,), "a positive integer"),
+    "hyperparams": ((dict,), "a mapping"),
+    "policy": ((dict, type(None)), "a mapping"),
+    "run": ((dict,), "a mapping"),
+}
 
-    :raises RlkitError: ``path`` is not a run folder.
+
+def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The run's ``config.yaml``, its fields checked (a hand-edited file gets one clear error).
+
+    :raises RlkitError: ``path`` is not a run folder, or a field has the wrong type.
     """
     path = Path(path)
     if not path.is_dir():
@@ -106,7 +118,16 @@ def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
         raise RlkitError(
             f"not an rlkit run folder (no readable {CONFIG} written by rlkit train)", where=str(path)
         )
-    return yaml.safe_load((path / CONFIG).read_text())
+    cfg = yaml.safe_load((path / CONFIG).read_text())
+    for name, (types, what) in _FIELDS.items():
+        value = cfg.get(name)
+        bad = name not in cfg or not isinstance(value, types) or isinstance(value, bool)
+        if not bad and name == "total_timesteps" and value < 1:
+            bad = True
+        if bad:
+            shown = "missing" if name not in cfg else f"{value!r}"[:60]
+            raise RlkitError(f"{name} must be {what}, got {shown}", where=f"{path / CONFIG}: {name}")
+    return cfg
 
 
 def write_run_config(path: str | os.PathLike, config: dict[str, Any]) -> Path:
