@@ -132,20 +132,26 @@ def _register_rlkit_envs(env_id: str = "") -> None:
 
 
 class _EvalEnvs:
-    """``n`` evaluation env instances stepped together (one batched ``predict`` per step)."""
+    """``n`` evaluation env instances, one vector env kept open across evaluations."""
 
     def __init__(self, env_id: str, n: int) -> None:
-        import gymnasium as gym
+        from rlkit.agents.rollout import make_vec_env
 
         _register_rlkit_envs(env_id)
-        self.envs = [gym.make(env_id) for _ in range(n)]
-        spec = self.envs[0].spec
+        self.vec, _ = make_vec_env(env_id, n, "sync")
+        spec = self.vec.envs[0].spec
         limit = spec.max_episode_steps if spec is not None else None
         self.max_steps = int(limit) if limit else 100_000
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        self.vec.close()
+
+
+class _Predictor:
+    """A bare ``predict`` function as the agent :func:`rlkit.runs.evaluate.evaluate_policy` plays."""
+
+    def __init__(self, predict: Predict) -> None:
+        self.predict = predict
 
 
 def evaluate_episodes(
@@ -155,44 +161,26 @@ def evaluate_episodes(
     *,
     obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Play one episode per seed with deterministic actions; return (returns, lengths).
+    """Play one episode per seed with deterministic actions; return (returns, lengths) in seed order.
 
-    All episodes run side by side: one ``predict(obs_batch, state, episode_start,
-    deterministic=True)`` call per step for the episodes still running, so recurrent policies get
-    their state. Episodes with no time limit are cut at 100 000 steps.
+    All episodes run side by side through :func:`rlkit.runs.evaluate.evaluate_policy` (the one
+    evaluation loop): one ``predict(obs_batch, state, episode_start, deterministic=True)`` call per
+    step, so recurrent policies get their state. Episodes with no time limit are cut at 100 000
+    steps.
 
     :param predict: SB3-style ``predict``.
     :param envs: an env id or the evaluation envs of a :class:`Protocol`.
     :param seeds: reset seed of each episode.
     :param obs_transform: applied to observations before ``predict`` (e.g. VecNormalize stats).
     """
+    from rlkit.runs.evaluate import evaluate_policy
+
     owned = isinstance(envs, str)
     pool = _EvalEnvs(envs, len(seeds)) if owned else envs
     try:
-        n = len(seeds)
-        returns = np.zeros(n)
-        lengths = np.zeros(n, dtype=np.int64)
-        running = np.ones(n, dtype=bool)
-        obs = [pool.envs[i].reset(seed=int(s))[0] for i, s in enumerate(seeds)]
-        state = None
-        episode_start = np.ones(n, dtype=bool)
-        for _ in range(pool.max_steps):
-            batch = np.stack([np.asarray(o) for o in obs])
-            if obs_transform is not None:
-                batch = obs_transform(batch)
-            actions, state = predict(batch, state=state, episode_start=episode_start, deterministic=True)
-            episode_start = np.zeros(n, dtype=bool)
-            actions = np.asarray(actions)
-            for i in np.flatnonzero(running):
-                o, r, terminated, truncated, _ = pool.envs[i].step(actions[i])
-                obs[i] = o
-                returns[i] += float(r)
-                lengths[i] += 1
-                if terminated or truncated:
-                    running[i] = False
-            if not running.any():
-                break
-        return returns, lengths
+        res = evaluate_policy(_Predictor(predict), pool.vec, seeds=list(seeds), deterministic=True,
+                              max_steps=pool.max_steps, obs_transform=obs_transform, seed=None)
+        return np.asarray(res.returns, dtype=np.float64), np.asarray(res.lengths, dtype=np.int64)
     finally:
         if owned:
             pool.close()
