@@ -212,7 +212,7 @@ def test_cli_eval_every_stop_and_evaluate_best_or_last(cli, tmp_path):
         (["--env", "CartPole-v1", "--eval-every", "0"], "positive integer"),
         (["--env", "CartPole-v1", "--eval-every", "-5"], "positive integer"),
         (["--env", "Pendulum-v1", "--eval-every", "100", "--stop-at-threshold"], "run.stop_at=NUMBER"),
-        (["--env", "CartPole-v1", "--stop-at-threshold"], "--eval-every"),
+        (["--env", "CartPole-v1", "--set", "run.eval_every=null", "--stop-at-threshold"], "--eval-every"),
         (["--env", "CartPole-v1", "--set", "run.stop_at=soon"], "threshold, a number"),
         (["--env", "CartPole-v1", "--set", "normalize_obs=maybe"], "true or false"),
         (["--env", "FrozenLake-v1", "--set", "normalize_obs=true"], "Box observation space"),
