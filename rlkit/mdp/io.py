@@ -107,10 +107,11 @@ import numpy as np
 import scipy.sparse as sp
 import yaml
 
+from rlkit._budget import check_memory
 from rlkit._io import atomic_write, atomic_write_text, to_json
 from rlkit.catalog import catalog_files
 from rlkit.errors import RlkitError
-from rlkit.mdp.models import MDP, MRP, MarkovChain
+from rlkit.mdp.models import MDP, MRP, MarkovChain, check_csr_arrays
 
 __all__ = [
     "DEFAULT_GYM_GAMMA",
@@ -467,7 +468,7 @@ def model_from_dict(doc: Any, *, source: str = "<model>", gamma: float | None = 
             raise ctx.error("meta", "must be a mapping", _line_of(doc, "meta"))
         for k, v in meta.items():
             model.meta.setdefault(str(k), _plain(v))
-    _tuple_meta(model.meta)
+    _check_meta(model, source)
     if "start" in doc:
         model.meta["initial"] = _parse_start(doc["start"], model.states, ctx, _line_of(doc, "start"))
     return model
@@ -953,42 +954,77 @@ def _reachable(S: int, src: np.ndarray, dst: np.ndarray, starts: np.ndarray | No
 # ------------------------------------------------------------------------------------------------
 
 
+def _npz_budget(path: Path, where: str) -> None:
+    """Refuse an .npz whose arrays, decompressed, would not fit (the zip directory states the sizes;
+    zipfile never inflates a member beyond its stated size, so a zip bomb stops here)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+    check_memory(total, "the arrays of this .npz file", where=where)
+
+
 def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
+    _npz_budget(path, where)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise RlkitError("not an .npz archive (a single .npy array?); save models with numpy.savez",
+                         where=where)
     with data:
         keys = set(data.files)
 
-        def get(key: str) -> np.ndarray:
+        def get(key: str, kinds: str | None = None, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
             try:
-                return data[key]
-            except ValueError:
+                arr = data[key]
+            except ValueError as exc:
+                if "pickle" not in str(exc).lower():
+                    raise RlkitError(f"array {key!r} cannot be read: {exc}", where=where) from None
                 raise RlkitError(f"array {key!r} holds Python objects (pickled), which rlkit does not load; "
                                  "save plain numeric arrays (numpy.savez(path, P=P, R=R))",
                                  where=where) from None
-            except (OSError, zipfile.BadZipFile) as exc:
+            except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
                 raise RlkitError(f"array {key!r} cannot be read: {exc}", where=where) from None
+            if kinds is not None and arr.dtype.kind not in kinds:
+                raise RlkitError(f"array {key!r} has dtype {arr.dtype}; expected {_KIND_WORDS[kinds]}",
+                                 where=where)
+            ndims = (ndim,) if isinstance(ndim, int) else ndim
+            if ndims is not None and arr.ndim not in ndims:
+                raise RlkitError(f"array {key!r} has shape {arr.shape}; expected "
+                                 f"{' or '.join(f'{n}-D' for n in ndims)}", where=where)
+            return arr
+
+        def scalar(key: str, kinds: str) -> Any:
+            arr = get(key, kinds)
+            if arr.size != 1 or arr.ndim > 1:
+                raise RlkitError(f"array {key!r} has shape {arr.shape}; expected a single value", where=where)
+            return arr.reshape(()).item()
 
         meta: dict[str, Any] = {}
         if "meta_json" in keys:
             try:
-                meta = json.loads(str(get("meta_json")))
-            except json.JSONDecodeError as exc:
-                raise RlkitError(f"meta_json is not valid JSON: {exc}", where=where) from None
-        if "P" in keys:
-            P: Any = get("P")
-            if P.dtype.kind not in "fiub":
-                raise RlkitError(f"P has dtype {P.dtype}; transition probabilities must be numbers",
+                meta = json.loads(scalar("meta_json", "U"))
+            except (ValueError, RecursionError) as exc:
+                raise RlkitError(f"meta_json is not valid JSON: {str(exc)[:200]}", where=where) from None
+            if not isinstance(meta, dict):
+                raise RlkitError(f"meta_json holds a {type(meta).__name__}; expected a JSON object",
                                  where=where)
-            P = P.astype(np.float64)
+        if "P" in keys:
+            P: Any = get("P", "fiub", (2, 3)).astype(np.float64)
         elif "P_csr_count" in keys:
-            P = _csr_from_npz(get, int(get("P_csr_count")), where)
+            count = scalar("P_csr_count", "iu")
+            n_given = sum(1 for k in keys if k.startswith("P_csr_indptr_"))
+            if not 1 <= count <= n_given:
+                raise RlkitError(f"P_csr_count is {count} but the file holds {n_given} sparse matrices "
+                                 "(P_csr_indptr_*)", where=where)
+            P = _csr_from_npz(get, int(count), where)
         else:
             raise RlkitError(f"no array 'P' (found {', '.join(sorted(keys)) or 'nothing'}); an .npz model "
                              "holds P (A, S, S) or (S, S) and R", where=where)
-        declared = str(get("kind")) if "kind" in keys else None
+        declared = str(scalar("kind", "US")) if "kind" in keys else None
         if isinstance(P, list):
             kind = declared or ("mdp" if len(P) > 1 else "mrp" if "R" in keys else "chain")
             if kind != "mdp":
@@ -1006,20 +1042,17 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
         S = shape[1] if kind == "mdp" else shape[0]
         A = shape[0] if kind == "mdp" else None
 
-        states = [str(x) for x in get("states").tolist()] if "states" in keys else None
-        actions = [str(x) for x in get("actions").tolist()] if "actions" in keys else None
+        states = [str(x) for x in get("states", "USiu", 1).tolist()] if "states" in keys else None
+        actions = [str(x) for x in get("actions", "USiu", 1).tolist()] if "actions" in keys else None
         if states is not None and len(states) != S:
             raise RlkitError(f"states has {len(states)} names but P has {S} states", where=where)
         if actions is not None and A is not None and len(actions) != A:
             raise RlkitError(f"actions has {len(actions)} names but P has {A} actions", where=where)
-        terminal = get("terminal").astype(bool) if "terminal" in keys else None
+        terminal = get("terminal", "biu", 1).astype(bool) if "terminal" in keys else None
         if terminal is not None and terminal.shape != (S,):
             raise RlkitError(f"terminal has shape {terminal.shape}; expected ({S},) booleans", where=where)
         if "gamma" in keys and gamma is None:
-            gv = get("gamma")
-            if gv.shape not in ((), (1,)):
-                raise RlkitError(f"gamma has shape {gv.shape}; expected a scalar", where=where)
-            gamma = _check_gamma(float(gv.ravel()[0]), where=f"{where} gamma")
+            gamma = _check_gamma(float(scalar("gamma", "fiu")), where=f"{where} gamma")
         elif gamma is not None:
             gamma = _check_gamma(gamma)
         try:
@@ -1028,10 +1061,7 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
             else:
                 if "R" not in keys:
                     raise RlkitError(f"no array 'R'; a {kind} needs rewards R", where=where)
-                R = get("R")
-                if R.dtype.kind not in "fiub":
-                    raise RlkitError(f"R has dtype {R.dtype}; rewards must be numbers", where=where)
-                R = R.astype(np.float64)
+                R = get("R", "fiub").astype(np.float64)
                 if kind == "mdp":
                     ok = [(S, A), (A, S, S), (S,)]
                     if R.shape not in ok:
@@ -1052,16 +1082,50 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
             raise RlkitError(str(exc), where=where) from None
         for key in ("action_mask", "initial"):
             if key in keys:
-                model.meta[key] = get(key)
-    _tuple_meta(model.meta)
+                model.meta[key] = get(key, "biuf" if key == "initial" else "biu")
+    _check_meta(model, where)
     return model
 
 
-def _tuple_meta(meta: dict) -> None:
-    """Shapes stored as lists in files are tuples in memory."""
+_KIND_WORDS = {"fiub": "numbers", "fiu": "a number", "iu": "an integer", "US": "a string", "U": "a string",
+               "USiu": "names (strings)", "biu": "booleans", "biuf": "numbers"}
+
+
+def _check_meta(model: Model, where: str) -> None:
+    """The typed facts a file may put in ``meta`` (start distribution, action mask, grid shape) are
+    checked against the model here, once, so that no later step meets a wrong shape or type."""
+    meta, S = model.meta, model.n_states
+
+    def bad(key: str, expected: str) -> RlkitError:
+        return RlkitError(f"meta {key}: expected {expected}, got {str(meta[key])[:80]!r}", where=where)
+
     for key in ("grid", "value_shape"):
         if meta.get(key) is not None:
-            meta[key] = tuple(int(x) for x in meta[key])
+            v = meta[key]
+            if (not isinstance(v, (list, tuple, np.ndarray)) or len(v) != 2
+                    or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x > 0
+                               for x in v) or int(v[0]) * int(v[1]) != S):
+                raise bad(key, f"[rows, cols], two positive integers with rows * cols = {S} states")
+            meta[key] = (int(v[0]), int(v[1]))
+    if meta.get("grid_map") is not None:
+        gm = meta["grid_map"]
+        if not isinstance(gm, (list, tuple)) or not all(isinstance(r, str) for r in gm):
+            raise bad("grid_map", "a list of row strings")
+    for key, dtype, shape in (("initial", np.float64, (S,)),
+                              ("action_mask", bool, (S, getattr(model, "n_actions", 1)))):
+        if meta.get(key) is None:
+            continue
+        try:
+            arr = np.asarray(meta[key], dtype=dtype)
+        except (TypeError, ValueError):
+            raise bad(key, f"an array of shape {shape}") from None
+        if arr.shape != shape:
+            raise bad(key, f"an array of shape {shape} (got shape {arr.shape})")
+        if key == "initial" and (not np.isfinite(arr).all() or (arr < 0).any() or abs(arr.sum() - 1) > 1e-8):
+            raise bad(key, f"a start distribution over the {S} states (non-negative, summing to 1)")
+        if key == "action_mask" and not arr.any(axis=1).all():
+            raise bad(key, "at least one available action in every state")
+        meta[key] = arr
 
 
 def _csr_from_npz(get, count: int, where: str) -> list[sp.csr_array]:
@@ -1069,12 +1133,13 @@ def _csr_from_npz(get, count: int, where: str) -> list[sp.csr_array]:
     for a in range(count):
         try:
             data, indices, indptr = (get(f"P_csr_{k}_{a}") for k in ("data", "indices", "indptr"))
-            n = len(indptr) - 1
-            out.append(sp.csr_array((data.astype(np.float64), indices, indptr), shape=(n, n)))
         except KeyError as exc:
             raise RlkitError(f"sparse P is incomplete: missing {exc}", where=where) from None
-        except ValueError as exc:
-            raise RlkitError(f"sparse P[{a}] is malformed: {exc}", where=where) from None
+        shape = None if not out else out[0].shape
+        try:
+            out.append(check_csr_arrays(data, indices, indptr, shape, field=f"P_csr_*_{a}"))
+        except RlkitError as exc:
+            raise RlkitError(str(exc), where=where) from None
     return out
 
 
