@@ -152,3 +152,84 @@ def test_an_npz_whose_arrays_would_not_fit_is_refused_before_reading(tmp_path, m
         mio.load(tmp_path / "m.npz")
     monkeypatch.setenv("RLKIT_MAX_MEMORY", "10M")
     assert mio.load(tmp_path / "m.npz").n_states == 300
+
+
+# ------------------------------------------------------------------------------------------------
+# YAML / JSON documents
+# ------------------------------------------------------------------------------------------------
+
+def _alias_bomb(levels: int) -> str:
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "kind: mrp\ngamma: 0.9\ntransitions: {s: s}\nmeta:\n  " + "\n  ".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bomb.yaml", _alias_bomb(12), "expands to more than"),
+    ("deep.yaml", "kind: mrp\ngamma: 0.9\ntransitions: {s: s}\nmeta: {x: " + "[" * 5000 + "]" * 5000 + "}\n",
+     "nested more than"),
+    ("deep.json", '{"kind": "chain", "transitions": {"s": "s"}, "meta": {"x": ' + "[" * 5000 + "]" * 5000
+     + "}}", "nested more than"),
+    ("deep2.json", '{"kind": "chain", "transitions": {"s": "s"}, "meta": {"x": ' + "[" * 100 + "]" * 100
+     + "}}", "nested more than"),
+    ("self.yaml", "kind: chain\ntransitions: {s: s}\nmeta: &m {again: *m}\n", "refers to itself"),
+    ("digits.yaml", "kind: mrp\ngamma: " + "9" * 5000 + "\ntransitions: {s: s}\n", "more than 4300 digits"),
+    ("digits.json", '{"kind": "mrp", "gamma": ' + "9" * 5000 + ', "transitions": {"s": "s"}}',
+     "more than 4300 digits"),
+    ("big.yaml", "kind: mrp\ngamma: 0.9\ntransitions: {s: s}\nrewards: {s: " + "9" * 400 + "}\n",
+     "too large for a float"),
+    ("gamma.yaml", "kind: mrp\ngamma: " + "9" * 400 + "\ntransitions: {s: s}\n", "gamma must be"),
+    ("frac.yaml", "kind: mrp\ngamma: '1/" + "3" * 1000 + "'\ntransitions: {s: s}\n", "gamma must be"),
+    ("grid.yaml", "kind: chain\ntransitions: {s: s}\nmeta: {grid: [2, x]}\n", "meta grid"),
+    ("mask.yaml", "kind: mdp\ngamma: 0.9\ntransitions: {s: {a: s}}\nmeta: {action_mask: [[0]]}\n",
+     "meta action_mask"),
+])
+def test_hostile_documents_are_refused_in_one_line(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(RlkitError, match=message) as info:
+        mio.load(path)
+    assert name in str(info.value) and "\n" not in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_moderate_aliases_still_work(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("kind: mdp\ngamma: 0.5\ntransitions:\n  a: &go {left: b, right: b}\n  b: *go\n")
+    m = mio.load(path)
+    assert m.P.shape == (2, 2, 2) and np.allclose(m.P[:, :, 1], 1.0)
+
+
+def test_a_dense_model_beyond_the_memory_limit_is_refused_before_allocation(tmp_path, monkeypatch):
+    n = 400  # P alone takes 8 * 400**2 = 1.28 MB
+    path = tmp_path / "ring.yaml"
+    path.write_text("kind: chain\ntransitions:\n" + "".join(f"  s{i}: s{(i + 1) % n}\n" for i in range(n)))
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "1M")
+    with pytest.raises(RlkitError, match=r"400 states .* RLKIT_MAX_MEMORY"):
+        mio.load(path)
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "100M")
+    m = mio.load(path)
+    assert m.P[n - 1, 0] == 1.0 and m.P.sum() == n
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("forest", {"S": 10**12}), ("forest", {"S": 100_000, "sparse": False}), ("gambler", {"goal": 10**5}),
+    ("random-walk", {"n": 10**8}), ("jacks-car-rental", {"max_cars": 200}),
+])
+def test_generator_sizes_that_cannot_be_allocated_are_refused(name, kwargs, monkeypatch):
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "16G")
+    with pytest.raises(RlkitError, match="RLKIT_MAX_MEMORY"):
+        mio.load(name, env_kwargs=kwargs)
+
+
+def test_the_memory_limit_can_be_raised_and_must_be_a_size(monkeypatch):
+    from rlkit._budget import memory_limit
+
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "2GiB")
+    assert memory_limit() == 2 * 2**30
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "lots")
+    with pytest.raises(RlkitError, match="RLKIT_MAX_MEMORY='lots' is not a size"):
+        memory_limit()
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", "1M")  # a small forest still fits
+    assert mio.load("forest", env_kwargs={"S": 10}).n_states == 10

@@ -175,13 +175,23 @@ def _listing(names: Sequence[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def _short(x: Any, limit: int = 60) -> str:
+    """``repr(x)``, cut to ``limit`` characters for a message (a value may have thousands of digits)."""
+    if isinstance(x, int) and x.bit_length() > 200:
+        return f"an integer of about {x.bit_length() * 3 // 10} digits"
+    text = repr(x)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _check_gamma(gamma: Any, where: str | None = None) -> float:
     if isinstance(gamma, bool):
         raise RlkitError(f"gamma must be a number in [0, 1], got {gamma!r}", where=where)
     try:
+        if isinstance(gamma, str) and len(gamma) > 400:
+            raise ValueError("too long")
         g = float(Fraction(gamma.strip())) if isinstance(gamma, str) else float(gamma)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise RlkitError(f"gamma must be a number in [0, 1], got {gamma!r}", where=where) from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        raise RlkitError(f"gamma must be a number in [0, 1], got {_short(gamma)}", where=where) from None
     if not (0.0 <= g <= 1.0):  # also catches NaN
         raise RlkitError(f"gamma = {g} is outside [0, 1]; use a discount between 0 and 1", where=where)
     return g
@@ -194,8 +204,59 @@ class _Map(dict):
     key_lines: dict
 
 
-class _LineLoader(yaml.SafeLoader):
+#: Most nodes a YAML/JSON document may hold once its aliases are expanded, and deepest nesting.
+MAX_DOC_NODES = 2_000_000
+MAX_DOC_DEPTH = 64
+
+
+class _TooBig(yaml.YAMLError):
     pass
+
+
+def _check_node_tree(root: yaml.Node) -> None:
+    """Refuse alias bombs and deep nesting before anything is built: count the nodes the document
+    expands to (aliases count once per use) and its depth, without recursion, memoised per node."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if size[key] > MAX_DOC_NODES:
+                raise _TooBig(f"the document expands to more than {MAX_DOC_NODES:,} values (YAML aliases "
+                              "repeated inside one another?)")
+            if depth[key] > MAX_DOC_DEPTH:
+                raise _TooBig(f"the document is nested more than {MAX_DOC_DEPTH} levels deep")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _TooBig("the document refers to itself (a recursive YAML alias)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+        if len(on_path) > MAX_DOC_DEPTH + 1:
+            raise _TooBig(f"the document is nested more than {MAX_DOC_DEPTH} levels deep")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_node_tree(node)
+        return super().construct_document(node)
 
 
 class _DuplicateKey(yaml.YAMLError):
@@ -250,16 +311,22 @@ def _name(x: Any) -> str:
 def _number(x: Any, ctx: _Ctx, field: str, line: int | None, what: str = "reward") -> float:
     if isinstance(x, bool) or x is None:
         raise ctx.error(field, f"{what} must be a number, got {x!r}", line)
-    if isinstance(x, (int, float, np.integer, np.floating)):
-        v = float(x)
-    elif isinstance(x, str):
-        try:
-            v = float(Fraction(x.strip()))
-        except (ValueError, ZeroDivisionError):
-            raise ctx.error(field, f"{what} must be a number or a fraction like '1/3', got {x!r}",
-                            line) from None
-    else:
-        raise ctx.error(field, f"{what} must be a number, got {type(x).__name__} {x!r}", line)
+    try:
+        if isinstance(x, (int, float, np.integer, np.floating)):
+            v = float(x)
+        elif isinstance(x, str):
+            try:
+                if len(x) > 400:
+                    raise ValueError("too long")
+                v = float(Fraction(x.strip()))
+            except (ValueError, ZeroDivisionError):
+                raise ctx.error(field, f"{what} must be a number or a fraction like '1/3', got {_short(x)}",
+                                line) from None
+        else:
+            raise ctx.error(field, f"{what} must be a number, got {type(x).__name__} {_short(x)}", line)
+    except OverflowError:
+        raise ctx.error(field, f"{what} {_short(x)} is too large for a float; give a finite number",
+                        line) from None
     if math.isnan(v):
         raise ctx.error(field, f"{what} is NaN; give a finite number", line)
     if math.isinf(v):
@@ -580,6 +647,8 @@ def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model
     A = len(actions) if is_mdp else 1
 
     # pass 2: arrays
+    check_memory(2 * 8.0 * A * S * S, f"a dense model with {S:,} states and {A:,} action(s)",
+                 where=ctx.source)
     P = np.zeros((A, S, S))
     R = np.zeros((S, A))
     mask = np.zeros((S, A), dtype=bool)
@@ -1286,8 +1355,17 @@ def catalog_entries() -> list[dict[str, Any]]:
     return out
 
 
+#: Largest model/policy file read as text (YAML/JSON); a larger model belongs in an .npz.
+MAX_TEXT_BYTES = 256 * 2**20
+
+
 def _read_doc(path: Path, where: str) -> Any:
     try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise RlkitError(f"the file has {size:,} bytes, more than the {MAX_TEXT_BYTES:,} rlkit reads as "
+                             "YAML/JSON; save large models as .npz (rlkit.mdp.io.save(model, 'm.npz'))",
+                             where=where)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RlkitError(f"cannot read the file: {exc}", where=where) from None
@@ -1297,13 +1375,26 @@ def _read_doc(path: Path, where: str) -> Any:
         except json.JSONDecodeError as exc:
             raise RlkitError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                              where=where) from None
+        except (ValueError, RecursionError) as exc:  # a number of > 4300 digits; nesting too deep
+            raise RlkitError(f"unreadable JSON: {_first_line(exc)}",
+                             where=where) from None
         try:  # JSON is YAML: read it again with line numbers for the error messages
             again = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):
+            again = None
+        if again is None or again != doc:
+            _check_plain_tree(doc, where)
             return doc
-        return again if again == doc else doc
+        return again
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise RlkitError(f"malformed YAML: nested more than {MAX_DOC_DEPTH} levels deep",
+                         where=where) from None
+    except _TooBig as exc:
+        raise RlkitError(f"refused YAML: {exc}", where=where) from None
+    except ValueError as exc:  # an integer of more than 4300 digits, a bad date
+        raise RlkitError(f"unreadable YAML value: {_first_line(exc)}", where=where) from None
     except _DuplicateKey as exc:
         raise RlkitError(f"malformed YAML at line {exc.line}: duplicate key {exc.key!r}",
                          where=where) from None
@@ -1315,6 +1406,30 @@ def _read_doc(path: Path, where: str) -> Any:
     if doc is None:
         raise RlkitError("the file is empty", where=where)
     return doc
+
+
+def _first_line(exc: BaseException, default: str = "") -> str:
+    text = str(exc).splitlines()[0] if str(exc) else default
+    if "Exceeds the limit" in text:  # Python's int-from-string guard
+        return "a number has more than 4300 digits; write numbers of ordinary size"
+    if isinstance(exc, RecursionError):
+        return f"nested more than {MAX_DOC_DEPTH} levels deep"
+    return text[:200]
+
+
+def _check_plain_tree(doc: Any, where: str) -> None:
+    """Depth and size limits for a document parsed by :mod:`json` (no aliases, so a walk is enough)."""
+    stack, n = [(doc, 1)], 0
+    while stack:
+        x, d = stack.pop()
+        n += 1
+        if d > MAX_DOC_DEPTH or n > MAX_DOC_NODES:
+            raise RlkitError(f"refused JSON: nested more than {MAX_DOC_DEPTH} levels deep or more than "
+                             f"{MAX_DOC_NODES:,} values", where=where)
+        if isinstance(x, dict):
+            stack.extend((v, d + 1) for v in x.values())
+        elif isinstance(x, list):
+            stack.extend((v, d + 1) for v in x)
 
 
 def load(spec: str | Path | Model, *, gamma: float | None = None, env_kwargs: dict | None = None) -> Model:
@@ -1462,6 +1577,7 @@ def load_policy(source: str | Path | np.ndarray | Sequence, model: MDP) -> np.nd
             except (OSError, ValueError) as exc:
                 raise RlkitError(f"not a readable .npy array: {exc}", where=where) from None
         elif suffix == ".npz":
+            _npz_budget(path, where)
             try:
                 with np.load(path, allow_pickle=False) as data:
                     files = data.files
