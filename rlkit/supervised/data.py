@@ -115,6 +115,8 @@ _IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2
 
 def _check_dataset(dataset: str) -> MirrorSet:
     try:
+        if not isinstance(dataset, str):
+            raise KeyError(dataset)
         return DATASETS[dataset]
     except KeyError:
         raise RlkitError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}",
@@ -251,6 +253,9 @@ def _search_dirs(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]
     spec = _check_dataset(dataset)
     dirs: list[Path] = []
     if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise RlkitError(f"data_dir must be a folder path, got {type(data_dir).__name__} {data_dir!r}",
+                             where="--data-dir")
         d = Path(data_dir).expanduser()
         if not d.is_dir():
             raise RlkitError(f"data folder {d} does not exist (or is not a folder); pass the folder "

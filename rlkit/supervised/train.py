@@ -476,7 +476,7 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
                 loss = F.cross_entropy(logits, yb, label_smoothing=cfg["label_smoothing"])
                 if not bool(torch.isfinite(loss)):  # before the step: the weights stay finite
                     saved = f"; {out / 'model.pt'} keeps epoch {len(history)}" if out and history else ""
-                    raise RlkitError(f"the training loss became {float(loss)} at epoch {epoch}, batch "
+                    raise RlkitError(f"the training loss became {loss.item()} at epoch {epoch}, batch "
                                      f"{i // bs + 1} (lr {opt.param_groups[0]['lr']:g}); training stopped"
                                      f"{saved}. Lower --lr or pick another optimizer", where="fit")
                 opt.zero_grad(set_to_none=True)
