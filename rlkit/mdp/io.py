@@ -1030,7 +1030,7 @@ def _npz_budget(path: Path, where: str) -> None:
         with zipfile.ZipFile(path) as zf:
             total = sum(info.file_size for info in zf.infolist())
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+        raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
     check_memory(total, "the arrays of this .npz file", where=where)
 
 
@@ -1039,7 +1039,7 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+        raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise RlkitError("not an .npz archive (a single .npy array?); save models with numpy.savez",
                          where=where)
@@ -1051,12 +1051,13 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
                 arr = data[key]
             except ValueError as exc:
                 if "pickle" not in str(exc).lower():
-                    raise RlkitError(f"array {key!r} cannot be read: {exc}", where=where) from None
+                    raise RlkitError(f"array {key!r} cannot be read: {_first_line(exc)}",
+                                     where=where) from None
                 raise RlkitError(f"array {key!r} holds Python objects (pickled), which rlkit does not load; "
                                  "save plain numeric arrays (numpy.savez(path, P=P, R=R))",
                                  where=where) from None
             except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
-                raise RlkitError(f"array {key!r} cannot be read: {exc}", where=where) from None
+                raise RlkitError(f"array {key!r} cannot be read: {_first_line(exc)}", where=where) from None
             if kinds is not None and arr.dtype.kind not in kinds:
                 raise RlkitError(f"array {key!r} has dtype {arr.dtype}; expected {_KIND_WORDS[kinds]}",
                                  where=where)
@@ -1368,7 +1369,7 @@ def _read_doc(path: Path, where: str) -> Any:
                              where=where)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RlkitError(f"cannot read the file: {exc}", where=where) from None
+        raise RlkitError(f"cannot read the file: {_first_line(exc)}", where=where) from None
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
@@ -1572,21 +1573,30 @@ def load_policy(source: str | Path | np.ndarray | Sequence, model: MDP) -> np.nd
             raise RlkitError(f"policy file not found: {path} (give a file or 'uniform')")
         suffix = path.suffix.lower()
         if suffix == ".npy":
+            check_memory(path.stat().st_size, "this policy file", where=where)
             try:
                 value: Any = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise RlkitError(f"not a readable .npy array: {exc}", where=where) from None
+            except (OSError, ValueError, EOFError) as exc:
+                raise RlkitError(f"not a readable .npy array: {_first_line(exc, 'empty')}",
+                                 where=where) from None
+            if not isinstance(value, np.ndarray):
+                raise RlkitError("not a .npy array (an .npz archive?); save the policy with numpy.save",
+                                 where=where)
         elif suffix == ".npz":
             _npz_budget(path, where)
             try:
-                with np.load(path, allow_pickle=False) as data:
+                data = np.load(path, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise ValueError("a single array, not an archive")
+                with data:
                     files = data.files
                     key = "policy" if "policy" in files else (files[0] if len(files) == 1 else None)
-                    if key is None:
-                        raise RlkitError(f"no array 'policy' (found {', '.join(data.files)})", where=where)
-                    value = data[key]
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+                    value = None if key is None else data[key]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise RlkitError(f"not a readable .npz file: {_first_line(exc, 'empty')}",
+                                 where=where) from None
+            if key is None:
+                raise RlkitError(f"no array 'policy' (found {', '.join(files) or 'nothing'})", where=where)
         elif suffix in (".json", ".yaml", ".yml"):
             value = _read_doc(path, where)
         else:

@@ -879,7 +879,11 @@ class MDP:
         """Validate a policy: returns ``(indices, None)`` for an (S,) array of action indices (or
         action names), ``(None, matrix)`` for an (S, A) row-stochastic matrix."""
         S, A = self.n_states, self.n_actions
-        arr = np.asarray(policy)
+        shapes = f"(S,) = ({S},) action indices or an (S, A) = ({S}, {A}) matrix of action probabilities"
+        try:
+            arr = np.asarray(policy)
+        except (ValueError, TypeError, OverflowError):  # ragged nesting, odd objects
+            raise RlkitError(f"{field} is neither {shapes}") from None
         if arr.ndim == 1:
             if arr.shape != (S,):
                 raise RlkitError(f"{field} has {arr.shape[0]} entries; it needs one action per state ({S})")
@@ -900,8 +904,9 @@ class MDP:
                                  f"out of range [0, {A})")
             return arr.astype(np.int64, copy=False), None
         if arr.shape != (S, A):
-            raise RlkitError(f"{field} has shape {arr.shape}; expected (S,) = ({S},) action indices or an "
-                             f"(S, A) = ({S}, {A}) matrix of action probabilities")
+            raise RlkitError(f"{field} has shape {arr.shape}; expected {shapes}")
+        if arr.dtype.kind not in "fiub":
+            raise RlkitError(f"{field} as a matrix must hold probabilities (numbers), got dtype {arr.dtype}")
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all() or (arr < 0).any():
             s = int(np.flatnonzero(~(np.isfinite(arr) & (arr >= 0)).all(axis=1))[0])
