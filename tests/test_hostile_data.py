@@ -133,15 +133,6 @@ def test_fuzzed_idx_files_give_arrays_or_rlkit_errors(tmp_path, payload, gz, cut
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLKIT_DATA", str(tmp_path / "data_root"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    D._CACHE.clear()
-    yield tmp_path
-    D._CACHE.clear()
-
-
 def test_fashion_mnist_pointed_at_the_mnist_folder_is_refused(mnist_dir, isolated, cli):
     load_mnist("test", data_dir=mnist_dir)  # MNIST itself passes its checks (and is cached)
     with pytest.raises(RlkitError, match=r"t10k-images-idx3-ubyte.gz: this is the published mnist file "
