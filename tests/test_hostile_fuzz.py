@@ -209,7 +209,7 @@ def npz_layouts(draw):
         else:
             fields[key] = draw(arrays())
     if draw(st.booleans()) and "P_csr_indices_0" in fields:  # the classic: an index one past the end
-        idx = fields["P_csr_indices_0"].copy()
+        idx = np.asarray(fields["P_csr_indices_0"]).astype(np.int64)
         if idx.size:
             idx.flat[draw(st.integers(0, idx.size - 1))] = draw(st.sampled_from([4, 5, -1, 2**31, 10**6]))
         fields["P_csr_indices_0"] = idx

@@ -233,3 +233,8 @@ def test_the_memory_limit_can_be_raised_and_must_be_a_size(monkeypatch):
         memory_limit()
     monkeypatch.setenv("RLKIT_MAX_MEMORY", "1M")  # a small forest still fits
     assert mio.load("forest", env_kwargs={"S": 10}).n_states == 10
+
+
+def test_generator_numbers_of_hundreds_of_digits_are_refused():
+    with pytest.raises(RlkitError, match="p_h is too large for a float"):
+        mio.model_from_dict({"generator": "gambler", "params": {"p_h": 10**400}}, source="m.yaml")

@@ -583,6 +583,10 @@ def _from_generator(doc: dict, ctx: _Ctx, g: float | None, env_kwargs: dict) -> 
         return GENERATORS[name](**kwargs)
     except RlkitError as exc:
         raise ctx.error("params", str(exc)) from None
+    except OverflowError:  # a number of hundreds of digits where a float is wanted
+        big = [k for k, v in kwargs.items() if isinstance(v, int) and abs(v) > 2**1023]
+        raise ctx.error("params", f"{', '.join(big) or 'a parameter'} is too large for a float; give a "
+                        "number of ordinary size") from None
 
 
 def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model:
