@@ -44,6 +44,8 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an out-of-memory, nesting or "
+                               "file error (accepted anywhere on the command line)."),
 ) -> None:
     """rlkit: reinforcement learning on Gymnasium and PyTorch."""
 
@@ -811,16 +813,75 @@ def sweep_cmd(
         typer.echo(result.best_preset_path.read_text())
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``rlkit`` console script."""
+def _given_path(filename: object, args: list[str]) -> bool:
+    """Whether an OSError's file is one the user gave (an argument, or a path inside one)."""
+    if not filename:
+        return False
+    from pathlib import Path
+
     try:
-        app(args=argv, prog_name="rlkit", standalone_mode=True)
+        target = Path(str(filename)).expanduser().resolve()
+        for arg in args:
+            value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+            if not value or value.startswith("-"):
+                continue
+            given = Path(value).expanduser().resolve()
+            if target == given or given in target.parents:
+                return True
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return False
+
+
+def _fail(message: str, debug: bool, code: int = 2) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    typer.echo("error: " + " ".join(message.split()), err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``rlkit`` console script.
+
+    User mistakes (:class:`RlkitError`, bad options) print one ``error:`` line and exit 2. So do, as a
+    last line of defence, running out of memory, input nested too deeply (``RecursionError``) and an
+    ``OSError`` on a path the user gave; ``--debug`` (anywhere on the line) adds their traceback.
+    Any other exception is a bug in rlkit and keeps its traceback.
+    """
+    try:  # typer >= 0.2x vendors click
+        from typer._click import exceptions as click_exc
+    except ImportError:  # pragma: no cover - older typer on the real click
+        from click import exceptions as click_exc
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        code = app(args=args, prog_name="rlkit", standalone_mode=False)
     except RlkitError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(exc), debug)
+    except click_exc.UsageError as exc:
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        _fail(exc.format_message() + hint, debug, exc.exit_code)
+    except click_exc.ClickException as exc:
+        _fail(exc.format_message(), debug, exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("error: interrupted", err=True)
         sys.exit(130)
+    except MemoryError:
+        _fail("out of memory: the input asks for more memory than this machine has; use smaller sizes "
+              "(rlkit refuses estimated sizes beyond RLKIT_MAX_MEMORY before allocating)", debug)
+    except RecursionError:
+        _fail("the input is nested too deeply to process", debug)
+    except OSError as exc:
+        if not (_given_path(exc.filename, args) or _given_path(exc.filename2, args)):
+            raise
+        name = exc.filename2 if _given_path(exc.filename2, args) else exc.filename
+        _fail(f"{name}: {exc.strerror or type(exc).__name__}", debug)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,15 @@ def mnist_dir() -> Path:
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found in {path}")
     return path
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No real data anywhere: $RLKIT_DATA and the user cache point at empty folders."""
+    from rlkit.supervised import data
+
+    monkeypatch.setenv("RLKIT_DATA", str(tmp_path / "data_root"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data._CACHE.clear()
+    yield tmp_path
+    data._CACHE.clear()

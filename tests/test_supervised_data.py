@@ -46,16 +46,6 @@ def write_dataset(folder: Path, n_train=6, n_test=4, gz=True, seed=0) -> dict[st
     return arrays
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No real data anywhere: $RLKIT_DATA and the user cache point at empty folders."""
-    monkeypatch.setenv("RLKIT_DATA", str(tmp_path / "data_root"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    D._CACHE.clear()
-    yield tmp_path
-    D._CACHE.clear()
-
-
 @pytest.mark.parametrize("arr", [
     np.arange(7, dtype=np.uint8),
     np.arange(24, dtype=np.uint8).reshape(2, 3, 4),

@@ -155,7 +155,8 @@ class OnPolicyAgent:
         ``{"net": {"type": "mlp", "hidden": [64, 64]}}``; None for the defaults.
     :param env: an env id, a :class:`gymnasium.Env` or a vector env (``autoreset_mode=DISABLED``).
         None only with ``observation_space`` and ``action_space`` (a loaded model that only predicts).
-    :param seed: seeds the network initialisation, the action noise and every episode's reset.
+    :param seed: seeds the network initialisation, the action noise and every episode's reset; any
+        integer (see :func:`rlkit.seeding.normalize_seed`).
     :param hyperparams: any field of the agent's :attr:`config_class`.
     """
 
@@ -176,9 +177,9 @@ class OnPolicyAgent:
         verbose: int = 0,
         **hyperparams: Any,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise RlkitError(f"seed must be an integer, got {seed!r}", where="seed")
-        self.seed = int(seed)
+        from rlkit.seeding import normalize_seed
+
+        self.seed = normalize_seed(seed)  # any integer: negative or huge seeds are reduced, not refused
         self.verbose = verbose
         self.config = self.make_config(**hyperparams)
         cfg = self.config
@@ -213,7 +214,7 @@ class OnPolicyAgent:
         )
         self._rng = np.random.default_rng(self.seed)
         self._gen = torch.Generator().manual_seed(self.seed)
-        self._predict_gen = torch.Generator().manual_seed(self.seed + 1)
+        self._predict_gen = torch.Generator().manual_seed((self.seed + 1) % 2**64)
         self.num_timesteps = 0
         self.num_updates = 0
         self._total_timesteps = 0

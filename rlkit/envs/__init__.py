@@ -77,6 +77,10 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
             close = [k for k in known if k.lower().split("-v")[0] == stem][:3]
         hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry()"
         raise RlkitError(f"unknown environment id {env_id!r}{hint}")
+    mode = kwargs.get("render_mode")
+    if mode is not None and not isinstance(mode, str):
+        raise RlkitError(f"{env_id}: render_mode must be a string such as 'rgb_array' or None, got "
+                         f"{type(mode).__name__} {str(mode)[:40]!r}")
     try:
         return gym.make(env_id, **kwargs)
     except TypeError as exc:

@@ -36,9 +36,14 @@ _CACHE: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
 def _load(split: str, dataset: str, data_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
     """Load (images uint8 (N,28,28), labels int64 (N,)) once per process and keep them."""
+    from rlkit.supervised.data import _check_dataset, load_mnist
+
+    _check_dataset(dataset)
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise RlkitError(f"rlkit/MNISTBandit-v0: data_dir must be a folder path, got "
+                         f"{type(data_dir).__name__}")
     key = (split, dataset, str(Path(data_dir).resolve()) if data_dir is not None else "")
     if key not in _CACHE:
-        from rlkit.supervised.data import load_mnist
 
         images, labels = load_mnist(split, dataset=dataset, data_dir=data_dir)
         images = np.ascontiguousarray(np.asarray(images), dtype=np.uint8)
@@ -97,7 +102,7 @@ class MNISTBanditEnv(gym.Env):
             raise RlkitError(
                 f"rlkit/MNISTBandit-v0: episode_length must be an int >= 1, got {episode_length!r}"
             )
-        if obs_layout not in _LAYOUTS:
+        if not isinstance(obs_layout, str) or obs_layout not in _LAYOUTS:
             raise RlkitError(
                 f"rlkit/MNISTBandit-v0: obs_layout must be one of {sorted(_LAYOUTS)}, got {obs_layout!r}"
             )

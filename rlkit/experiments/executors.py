@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from rlkit.errors import RlkitError
@@ -37,13 +41,60 @@ def _failed(spec: TrialSpec, message: str) -> TrialResult:
     return TrialResult(spec=spec, status="failed", error=" ".join(message.split()))
 
 
-def _init_worker() -> None:
-    """Each worker process: one BLAS/torch thread (the pool already uses every core)."""
+#: Seconds between a worker's checks that the driver process still lives.
+PARENT_POLL_S = 0.5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else: not our driver any more (pid reused)
+        return False
+    try:  # a zombie is dead too (nobody may reap it in a container)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_driver(pid: int) -> None:
+    """Exit this worker as soon as the driver ``pid`` is gone (killed, even with SIGKILL)."""
+    while _alive(pid):
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _init_worker(driver_pid: int | None = None) -> None:
+    """Each worker process: one BLAS/torch thread (the pool already uses every core), and a watch
+    on the driver so that no worker outlives it."""
+    if driver_pid is not None:
+        threading.Thread(target=_watch_driver, args=(driver_pid,), name="rlkit-watch-driver",
+                         daemon=True).start()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While trials run, SIGTERM raises SystemExit(143) in the driver, so that its cleanup (stopping
+    the workers) runs instead of the process vanishing and leaving them behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class LocalExecutor:
@@ -78,26 +129,37 @@ class LocalExecutor:
         if self.start_method == "forkserver":
             ctx.set_forkserver_preload(_PRELOAD)
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(specs)), mp_context=ctx,
-                                   initializer=_init_worker)
+                                   initializer=_init_worker, initargs=(os.getpid(),))
         futures: dict[Future, TrialSpec] = {}
+        finished = False
         try:
-            futures = {pool.submit(run_trial, spec): spec for spec in specs}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: specs.index(futures[f])):
-                    try:
-                        yield future.result()
-                    except Exception as exc:  # the worker died (killed, out of memory, segfault)
-                        hint = (" (a script that calls compare/sweep needs `if __name__ == '__main__':`"
-                                " around that call, as with any multiprocessing)"
-                                if isinstance(exc, BrokenProcessPool) else "")
-                        yield _failed(futures[future],
-                                      f"worker process failed: {type(exc).__name__}: {exc}{hint}")
+            with _sigterm_raises():
+                yield from self._collect(pool, specs, futures)
+            finished = True
         finally:
             for future in futures:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not finished:  # interrupted (signal, error, caller stopped early): stop running trials now
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+            pool.shutdown(wait=finished, cancel_futures=True)
+
+    @staticmethod
+    def _collect(pool: ProcessPoolExecutor, specs: list[TrialSpec],
+                 futures: dict[Future, TrialSpec]) -> Iterator[TrialResult]:
+        futures.update({pool.submit(run_trial, spec): spec for spec in specs})
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: specs.index(futures[f])):
+                try:
+                    yield future.result()
+                except Exception as exc:  # the worker died (killed, out of memory, segfault)
+                    hint = (" (a script that calls compare/sweep needs `if __name__ == '__main__':`"
+                            " around that call, as with any multiprocessing)"
+                            if isinstance(exc, BrokenProcessPool) else "")
+                    yield _failed(futures[future],
+                                  f"worker process failed: {type(exc).__name__}: {exc}{hint}")
 
 
 def import_ray() -> Any:
@@ -162,7 +224,9 @@ class RayExecutor:
         ray = self.ray
         started = self._init()
         refs: dict[Any, TrialSpec] = {}
+        stop = _sigterm_raises()
         try:
+            stop.__enter__()  # SIGTERM: the finally below cancels the tasks
             task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
             refs = {task.remote(spec): spec for spec in specs}
             pending = list(refs)
@@ -174,6 +238,7 @@ class RayExecutor:
                     except Exception as exc:  # worker crashed or the task could not run
                         yield _failed(refs[ref], f"Ray task failed: {type(exc).__name__}: {exc}")
         finally:
+            stop.__exit__(None, None, None)
             for ref in refs:
                 try:
                     ray.cancel(ref)

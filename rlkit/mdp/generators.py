@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
+from rlkit._budget import check_memory
 from rlkit.errors import RlkitError
 
 __all__ = [
@@ -121,6 +122,7 @@ def gambler(*, p_h: float = 0.4, goal: int = 100, gamma: float = 1.0):
     """
     p_h = _check_prob("p_h", p_h, open_low=True, open_high=True)
     goal = _check_int("goal", goal, 2)
+    check_memory(2 * 8.0 * (goal // 2) * (goal + 1) ** 2, f"gambler with goal={goal} (dense P)")
     S, A = goal + 1, goal // 2
     s = np.arange(S)[:, None]  # (S, 1)
     stake = np.arange(1, A + 1)[None, :]  # (1, A)
@@ -218,6 +220,7 @@ def jacks_car_rental(
     """
     N = _check_int("max_cars", max_cars, 1, 200)
     M = _check_int("max_move", max_move, 0, N)
+    check_memory(3 * 8.0 * (2 * M + 1) * (N + 1) ** 4, f"jacks-car-rental with max_cars={N}, max_move={M}")
     rent_reward = _check_float("rent_reward", rent_reward)
     move_cost = _check_float("move_cost", move_cost)
     means = []
@@ -283,6 +286,7 @@ def forest(*, S: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1, gamm
         sparse = S > 1000
     elif not isinstance(sparse, bool):
         raise RlkitError(f"sparse must be true, false or auto, got {sparse!r}")
+    check_memory(200.0 * S if sparse else 3 * 16.0 * S * S, f"forest with S={S}")
     s = np.arange(S)
     nxt = np.minimum(s + 1, S - 1)
     R = np.zeros((S, 2))
@@ -332,6 +336,7 @@ def random_walk(*, n: int = 5, gamma: float = 1.0):
         ['left', 'A', 'B', 'C', 'D', 'E', 'right']
     """
     n = _check_int("n", n, 1)
+    check_memory(3 * 16.0 * (n + 2) ** 2, f"random-walk with n={n} (dense P)")
     S = n + 2
     P = np.zeros((S, S))
     k = np.arange(1, n + 1)

@@ -107,10 +107,11 @@ import numpy as np
 import scipy.sparse as sp
 import yaml
 
+from rlkit._budget import check_memory
 from rlkit._io import atomic_write, atomic_write_text, to_json
 from rlkit.catalog import catalog_files
 from rlkit.errors import RlkitError
-from rlkit.mdp.models import MDP, MRP, MarkovChain
+from rlkit.mdp.models import MDP, MRP, MarkovChain, check_csr_arrays
 
 __all__ = [
     "DEFAULT_GYM_GAMMA",
@@ -174,13 +175,23 @@ def _listing(names: Sequence[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def _short(x: Any, limit: int = 60) -> str:
+    """``repr(x)``, cut to ``limit`` characters for a message (a value may have thousands of digits)."""
+    if isinstance(x, int) and x.bit_length() > 200:
+        return f"an integer of about {x.bit_length() * 3 // 10} digits"
+    text = repr(x)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _check_gamma(gamma: Any, where: str | None = None) -> float:
     if isinstance(gamma, bool):
         raise RlkitError(f"gamma must be a number in [0, 1], got {gamma!r}", where=where)
     try:
+        if isinstance(gamma, str) and len(gamma) > 400:
+            raise ValueError("too long")
         g = float(Fraction(gamma.strip())) if isinstance(gamma, str) else float(gamma)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise RlkitError(f"gamma must be a number in [0, 1], got {gamma!r}", where=where) from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        raise RlkitError(f"gamma must be a number in [0, 1], got {_short(gamma)}", where=where) from None
     if not (0.0 <= g <= 1.0):  # also catches NaN
         raise RlkitError(f"gamma = {g} is outside [0, 1]; use a discount between 0 and 1", where=where)
     return g
@@ -193,8 +204,59 @@ class _Map(dict):
     key_lines: dict
 
 
-class _LineLoader(yaml.SafeLoader):
+#: Most nodes a YAML/JSON document may hold once its aliases are expanded, and deepest nesting.
+MAX_DOC_NODES = 2_000_000
+MAX_DOC_DEPTH = 64
+
+
+class _TooBig(yaml.YAMLError):
     pass
+
+
+def _check_node_tree(root: yaml.Node) -> None:
+    """Refuse alias bombs and deep nesting before anything is built: count the nodes the document
+    expands to (aliases count once per use) and its depth, without recursion, memoised per node."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if size[key] > MAX_DOC_NODES:
+                raise _TooBig(f"the document expands to more than {MAX_DOC_NODES:,} values (YAML aliases "
+                              "repeated inside one another?)")
+            if depth[key] > MAX_DOC_DEPTH:
+                raise _TooBig(f"the document is nested more than {MAX_DOC_DEPTH} levels deep")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _TooBig("the document refers to itself (a recursive YAML alias)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+        if len(on_path) > MAX_DOC_DEPTH + 1:
+            raise _TooBig(f"the document is nested more than {MAX_DOC_DEPTH} levels deep")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_node_tree(node)
+        return super().construct_document(node)
 
 
 class _DuplicateKey(yaml.YAMLError):
@@ -249,16 +311,22 @@ def _name(x: Any) -> str:
 def _number(x: Any, ctx: _Ctx, field: str, line: int | None, what: str = "reward") -> float:
     if isinstance(x, bool) or x is None:
         raise ctx.error(field, f"{what} must be a number, got {x!r}", line)
-    if isinstance(x, (int, float, np.integer, np.floating)):
-        v = float(x)
-    elif isinstance(x, str):
-        try:
-            v = float(Fraction(x.strip()))
-        except (ValueError, ZeroDivisionError):
-            raise ctx.error(field, f"{what} must be a number or a fraction like '1/3', got {x!r}",
-                            line) from None
-    else:
-        raise ctx.error(field, f"{what} must be a number, got {type(x).__name__} {x!r}", line)
+    try:
+        if isinstance(x, (int, float, np.integer, np.floating)):
+            v = float(x)
+        elif isinstance(x, str):
+            try:
+                if len(x) > 400:
+                    raise ValueError("too long")
+                v = float(Fraction(x.strip()))
+            except (ValueError, ZeroDivisionError):
+                raise ctx.error(field, f"{what} must be a number or a fraction like '1/3', got {_short(x)}",
+                                line) from None
+        else:
+            raise ctx.error(field, f"{what} must be a number, got {type(x).__name__} {_short(x)}", line)
+    except OverflowError:
+        raise ctx.error(field, f"{what} {_short(x)} is too large for a float; give a finite number",
+                        line) from None
     if math.isnan(v):
         raise ctx.error(field, f"{what} is NaN; give a finite number", line)
     if math.isinf(v):
@@ -467,7 +535,7 @@ def model_from_dict(doc: Any, *, source: str = "<model>", gamma: float | None = 
             raise ctx.error("meta", "must be a mapping", _line_of(doc, "meta"))
         for k, v in meta.items():
             model.meta.setdefault(str(k), _plain(v))
-    _tuple_meta(model.meta)
+    _check_meta(model, source)
     if "start" in doc:
         model.meta["initial"] = _parse_start(doc["start"], model.states, ctx, _line_of(doc, "start"))
     return model
@@ -515,6 +583,10 @@ def _from_generator(doc: dict, ctx: _Ctx, g: float | None, env_kwargs: dict) -> 
         return GENERATORS[name](**kwargs)
     except RlkitError as exc:
         raise ctx.error("params", str(exc)) from None
+    except OverflowError:  # a number of hundreds of digits where a float is wanted
+        big = [k for k, v in kwargs.items() if isinstance(v, int) and abs(v) > 2**1023]
+        raise ctx.error("params", f"{', '.join(big) or 'a parameter'} is too large for a float; give a "
+                        "number of ordinary size") from None
 
 
 def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model:
@@ -579,6 +651,8 @@ def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model
     A = len(actions) if is_mdp else 1
 
     # pass 2: arrays
+    check_memory(2 * 8.0 * A * S * S, f"a dense model with {S:,} states and {A:,} action(s)",
+                 where=ctx.source)
     P = np.zeros((A, S, S))
     R = np.zeros((S, A))
     mask = np.zeros((S, A), dtype=bool)
@@ -953,42 +1027,78 @@ def _reachable(S: int, src: np.ndarray, dst: np.ndarray, starts: np.ndarray | No
 # ------------------------------------------------------------------------------------------------
 
 
+def _npz_budget(path: Path, where: str) -> None:
+    """Refuse an .npz whose arrays, decompressed, would not fit (the zip directory states the sizes;
+    zipfile never inflates a member beyond its stated size, so a zip bomb stops here)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
+    check_memory(total, "the arrays of this .npz file", where=where)
+
+
 def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
+    _npz_budget(path, where)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise RlkitError("not an .npz archive (a single .npy array?); save models with numpy.savez",
+                         where=where)
     with data:
         keys = set(data.files)
 
-        def get(key: str) -> np.ndarray:
+        def get(key: str, kinds: str | None = None, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
             try:
-                return data[key]
-            except ValueError:
+                arr = data[key]
+            except ValueError as exc:
+                if "pickle" not in str(exc).lower():
+                    raise RlkitError(f"array {key!r} cannot be read: {_first_line(exc)}",
+                                     where=where) from None
                 raise RlkitError(f"array {key!r} holds Python objects (pickled), which rlkit does not load; "
                                  "save plain numeric arrays (numpy.savez(path, P=P, R=R))",
                                  where=where) from None
-            except (OSError, zipfile.BadZipFile) as exc:
-                raise RlkitError(f"array {key!r} cannot be read: {exc}", where=where) from None
+            except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise RlkitError(f"array {key!r} cannot be read: {_first_line(exc)}", where=where) from None
+            if kinds is not None and arr.dtype.kind not in kinds:
+                raise RlkitError(f"array {key!r} has dtype {arr.dtype}; expected {_KIND_WORDS[kinds]}",
+                                 where=where)
+            ndims = (ndim,) if isinstance(ndim, int) else ndim
+            if ndims is not None and arr.ndim not in ndims:
+                raise RlkitError(f"array {key!r} has shape {arr.shape}; expected "
+                                 f"{' or '.join(f'{n}-D' for n in ndims)}", where=where)
+            return arr
+
+        def scalar(key: str, kinds: str) -> Any:
+            arr = get(key, kinds)
+            if arr.size != 1 or arr.ndim > 1:
+                raise RlkitError(f"array {key!r} has shape {arr.shape}; expected a single value", where=where)
+            return arr.reshape(()).item()
 
         meta: dict[str, Any] = {}
         if "meta_json" in keys:
             try:
-                meta = json.loads(str(get("meta_json")))
-            except json.JSONDecodeError as exc:
-                raise RlkitError(f"meta_json is not valid JSON: {exc}", where=where) from None
-        if "P" in keys:
-            P: Any = get("P")
-            if P.dtype.kind not in "fiub":
-                raise RlkitError(f"P has dtype {P.dtype}; transition probabilities must be numbers",
+                meta = json.loads(scalar("meta_json", "U"))
+            except (ValueError, RecursionError) as exc:
+                raise RlkitError(f"meta_json is not valid JSON: {str(exc)[:200]}", where=where) from None
+            if not isinstance(meta, dict):
+                raise RlkitError(f"meta_json holds a {type(meta).__name__}; expected a JSON object",
                                  where=where)
-            P = P.astype(np.float64)
+        if "P" in keys:
+            P: Any = get("P", "fiub", (2, 3)).astype(np.float64)
         elif "P_csr_count" in keys:
-            P = _csr_from_npz(get, int(get("P_csr_count")), where)
+            count = scalar("P_csr_count", "iu")
+            n_given = sum(1 for k in keys if k.startswith("P_csr_indptr_"))
+            if not 1 <= count <= n_given:
+                raise RlkitError(f"P_csr_count is {count} but the file holds {n_given} sparse matrices "
+                                 "(P_csr_indptr_*)", where=where)
+            P = _csr_from_npz(get, int(count), where)
         else:
             raise RlkitError(f"no array 'P' (found {', '.join(sorted(keys)) or 'nothing'}); an .npz model "
                              "holds P (A, S, S) or (S, S) and R", where=where)
-        declared = str(get("kind")) if "kind" in keys else None
+        declared = str(scalar("kind", "US")) if "kind" in keys else None
         if isinstance(P, list):
             kind = declared or ("mdp" if len(P) > 1 else "mrp" if "R" in keys else "chain")
             if kind != "mdp":
@@ -1006,20 +1116,17 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
         S = shape[1] if kind == "mdp" else shape[0]
         A = shape[0] if kind == "mdp" else None
 
-        states = [str(x) for x in get("states").tolist()] if "states" in keys else None
-        actions = [str(x) for x in get("actions").tolist()] if "actions" in keys else None
+        states = [str(x) for x in get("states", "USiu", 1).tolist()] if "states" in keys else None
+        actions = [str(x) for x in get("actions", "USiu", 1).tolist()] if "actions" in keys else None
         if states is not None and len(states) != S:
             raise RlkitError(f"states has {len(states)} names but P has {S} states", where=where)
         if actions is not None and A is not None and len(actions) != A:
             raise RlkitError(f"actions has {len(actions)} names but P has {A} actions", where=where)
-        terminal = get("terminal").astype(bool) if "terminal" in keys else None
+        terminal = get("terminal", "biu", 1).astype(bool) if "terminal" in keys else None
         if terminal is not None and terminal.shape != (S,):
             raise RlkitError(f"terminal has shape {terminal.shape}; expected ({S},) booleans", where=where)
         if "gamma" in keys and gamma is None:
-            gv = get("gamma")
-            if gv.shape not in ((), (1,)):
-                raise RlkitError(f"gamma has shape {gv.shape}; expected a scalar", where=where)
-            gamma = _check_gamma(float(gv.ravel()[0]), where=f"{where} gamma")
+            gamma = _check_gamma(float(scalar("gamma", "fiu")), where=f"{where} gamma")
         elif gamma is not None:
             gamma = _check_gamma(gamma)
         try:
@@ -1028,10 +1135,7 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
             else:
                 if "R" not in keys:
                     raise RlkitError(f"no array 'R'; a {kind} needs rewards R", where=where)
-                R = get("R")
-                if R.dtype.kind not in "fiub":
-                    raise RlkitError(f"R has dtype {R.dtype}; rewards must be numbers", where=where)
-                R = R.astype(np.float64)
+                R = get("R", "fiub").astype(np.float64)
                 if kind == "mdp":
                     ok = [(S, A), (A, S, S), (S,)]
                     if R.shape not in ok:
@@ -1052,16 +1156,50 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
             raise RlkitError(str(exc), where=where) from None
         for key in ("action_mask", "initial"):
             if key in keys:
-                model.meta[key] = get(key)
-    _tuple_meta(model.meta)
+                model.meta[key] = get(key, "biuf" if key == "initial" else "biu")
+    _check_meta(model, where)
     return model
 
 
-def _tuple_meta(meta: dict) -> None:
-    """Shapes stored as lists in files are tuples in memory."""
+_KIND_WORDS = {"fiub": "numbers", "fiu": "a number", "iu": "an integer", "US": "a string", "U": "a string",
+               "USiu": "names (strings)", "biu": "booleans", "biuf": "numbers"}
+
+
+def _check_meta(model: Model, where: str) -> None:
+    """The typed facts a file may put in ``meta`` (start distribution, action mask, grid shape) are
+    checked against the model here, once, so that no later step meets a wrong shape or type."""
+    meta, S = model.meta, model.n_states
+
+    def bad(key: str, expected: str) -> RlkitError:
+        return RlkitError(f"meta {key}: expected {expected}, got {str(meta[key])[:80]!r}", where=where)
+
     for key in ("grid", "value_shape"):
         if meta.get(key) is not None:
-            meta[key] = tuple(int(x) for x in meta[key])
+            v = meta[key]
+            if (not isinstance(v, (list, tuple, np.ndarray)) or len(v) != 2
+                    or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x > 0
+                               for x in v) or int(v[0]) * int(v[1]) != S):
+                raise bad(key, f"[rows, cols], two positive integers with rows * cols = {S} states")
+            meta[key] = (int(v[0]), int(v[1]))
+    if meta.get("grid_map") is not None:
+        gm = meta["grid_map"]
+        if not isinstance(gm, (list, tuple)) or not all(isinstance(r, str) for r in gm):
+            raise bad("grid_map", "a list of row strings")
+    for key, dtype, shape in (("initial", np.float64, (S,)),
+                              ("action_mask", bool, (S, getattr(model, "n_actions", 1)))):
+        if meta.get(key) is None:
+            continue
+        try:
+            arr = np.asarray(meta[key], dtype=dtype)
+        except (TypeError, ValueError):
+            raise bad(key, f"an array of shape {shape}") from None
+        if arr.shape != shape:
+            raise bad(key, f"an array of shape {shape} (got shape {arr.shape})")
+        if key == "initial" and (not np.isfinite(arr).all() or (arr < 0).any() or abs(arr.sum() - 1) > 1e-8):
+            raise bad(key, f"a start distribution over the {S} states (non-negative, summing to 1)")
+        if key == "action_mask" and not arr.any(axis=1).all():
+            raise bad(key, "at least one available action in every state")
+        meta[key] = arr
 
 
 def _csr_from_npz(get, count: int, where: str) -> list[sp.csr_array]:
@@ -1069,12 +1207,13 @@ def _csr_from_npz(get, count: int, where: str) -> list[sp.csr_array]:
     for a in range(count):
         try:
             data, indices, indptr = (get(f"P_csr_{k}_{a}") for k in ("data", "indices", "indptr"))
-            n = len(indptr) - 1
-            out.append(sp.csr_array((data.astype(np.float64), indices, indptr), shape=(n, n)))
         except KeyError as exc:
             raise RlkitError(f"sparse P is incomplete: missing {exc}", where=where) from None
-        except ValueError as exc:
-            raise RlkitError(f"sparse P[{a}] is malformed: {exc}", where=where) from None
+        shape = None if not out else out[0].shape
+        try:
+            out.append(check_csr_arrays(data, indices, indptr, shape, field=f"P_csr_*_{a}"))
+        except RlkitError as exc:
+            raise RlkitError(str(exc), where=where) from None
     return out
 
 
@@ -1221,24 +1360,46 @@ def catalog_entries() -> list[dict[str, Any]]:
     return out
 
 
+#: Largest model/policy file read as text (YAML/JSON); a larger model belongs in an .npz.
+MAX_TEXT_BYTES = 256 * 2**20
+
+
 def _read_doc(path: Path, where: str) -> Any:
     try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise RlkitError(f"the file has {size:,} bytes, more than the {MAX_TEXT_BYTES:,} rlkit reads as "
+                             "YAML/JSON; save large models as .npz (rlkit.mdp.io.save(model, 'm.npz'))",
+                             where=where)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RlkitError(f"cannot read the file: {exc}", where=where) from None
+        raise RlkitError(f"cannot read the file: {_first_line(exc)}", where=where) from None
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RlkitError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                              where=where) from None
+        except (ValueError, RecursionError) as exc:  # a number of > 4300 digits; nesting too deep
+            raise RlkitError(f"unreadable JSON: {_first_line(exc)}",
+                             where=where) from None
         try:  # JSON is YAML: read it again with line numbers for the error messages
             again = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):
+            again = None
+        if again is None or again != doc:
+            _check_plain_tree(doc, where)
             return doc
-        return again if again == doc else doc
+        return again
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise RlkitError(f"malformed YAML: nested more than {MAX_DOC_DEPTH} levels deep",
+                         where=where) from None
+    except _TooBig as exc:
+        raise RlkitError(f"refused YAML: {exc}", where=where) from None
+    except ValueError as exc:  # an integer of more than 4300 digits, a bad date
+        raise RlkitError(f"unreadable YAML value: {_first_line(exc)}", where=where) from None
     except _DuplicateKey as exc:
         raise RlkitError(f"malformed YAML at line {exc.line}: duplicate key {exc.key!r}",
                          where=where) from None
@@ -1250,6 +1411,30 @@ def _read_doc(path: Path, where: str) -> Any:
     if doc is None:
         raise RlkitError("the file is empty", where=where)
     return doc
+
+
+def _first_line(exc: BaseException, default: str = "") -> str:
+    text = str(exc).splitlines()[0] if str(exc) else default
+    if "Exceeds the limit" in text:  # Python's int-from-string guard
+        return "a number has more than 4300 digits; write numbers of ordinary size"
+    if isinstance(exc, RecursionError):
+        return f"nested more than {MAX_DOC_DEPTH} levels deep"
+    return text[:200]
+
+
+def _check_plain_tree(doc: Any, where: str) -> None:
+    """Depth and size limits for a document parsed by :mod:`json` (no aliases, so a walk is enough)."""
+    stack, n = [(doc, 1)], 0
+    while stack:
+        x, d = stack.pop()
+        n += 1
+        if d > MAX_DOC_DEPTH or n > MAX_DOC_NODES:
+            raise RlkitError(f"refused JSON: nested more than {MAX_DOC_DEPTH} levels deep or more than "
+                             f"{MAX_DOC_NODES:,} values", where=where)
+        if isinstance(x, dict):
+            stack.extend((v, d + 1) for v in x.values())
+        elif isinstance(x, list):
+            stack.extend((v, d + 1) for v in x)
 
 
 def load(spec: str | Path | Model, *, gamma: float | None = None, env_kwargs: dict | None = None) -> Model:
@@ -1392,20 +1577,30 @@ def load_policy(source: str | Path | np.ndarray | Sequence, model: MDP) -> np.nd
             raise RlkitError(f"policy file not found: {path} (give a file or 'uniform')")
         suffix = path.suffix.lower()
         if suffix == ".npy":
+            check_memory(path.stat().st_size, "this policy file", where=where)
             try:
                 value: Any = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise RlkitError(f"not a readable .npy array: {exc}", where=where) from None
+            except (OSError, ValueError, EOFError) as exc:
+                raise RlkitError(f"not a readable .npy array: {_first_line(exc, 'empty')}",
+                                 where=where) from None
+            if not isinstance(value, np.ndarray):
+                raise RlkitError("not a .npy array (an .npz archive?); save the policy with numpy.save",
+                                 where=where)
         elif suffix == ".npz":
+            _npz_budget(path, where)
             try:
-                with np.load(path, allow_pickle=False) as data:
+                data = np.load(path, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise ValueError("a single array, not an archive")
+                with data:
                     files = data.files
                     key = "policy" if "policy" in files else (files[0] if len(files) == 1 else None)
-                    if key is None:
-                        raise RlkitError(f"no array 'policy' (found {', '.join(data.files)})", where=where)
-                    value = data[key]
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                raise RlkitError(f"not a readable .npz file: {exc}", where=where) from None
+                    value = None if key is None else data[key]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise RlkitError(f"not a readable .npz file: {_first_line(exc, 'empty')}",
+                                 where=where) from None
+            if key is None:
+                raise RlkitError(f"no array 'policy' (found {', '.join(files) or 'nothing'})", where=where)
         elif suffix in (".json", ".yaml", ".yml"):
             value = _read_doc(path, where)
         else:

@@ -31,7 +31,7 @@ from rlkit.seeding import SeedLike, as_generator
 #: Rows of a transition matrix must sum to 1 within this (absolute) tolerance.
 ROW_SUM_TOL = 1e-8
 
-__all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL"]
+__all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL", "check_csr_arrays"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,11 +70,95 @@ def _is_sparse(x: Any) -> bool:
     return sp.issparse(x)
 
 
-def _to_csr(m: Any) -> sp.csr_array:
-    out = sp.csr_array(m, dtype=np.float64)
-    out.sum_duplicates()
+def _index_array(x: Any, name: str, field: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise RlkitError(f"{field}: {name} has shape {x.shape}; expected a 1-D array of integers")
+    if x.dtype.kind not in "iu":
+        raise RlkitError(f"{field}: {name} has dtype {x.dtype}; expected integers")
+    return x.astype(np.int64)
+
+
+def check_csr_arrays(data: Any, indices: Any, indptr: Any, shape: tuple[int, int] | None = None, *,
+                     field: str = "P") -> sp.csr_array:
+    """Check the raw arrays of a CSR matrix and build its canonical form (sorted, no duplicates).
+
+    Every structural rule is checked *before* scipy sees the arrays, because scipy's compiled
+    routines trust them and read outside the arrays otherwise (a segmentation fault, or silently
+    wrong numbers): ``indptr`` is a 1-D integer array of length ``n_rows + 1`` starting at 0,
+    non-decreasing, ending at ``nnz = len(indices) = len(data)``; ``indices`` are integers in
+    ``[0, n_cols)``; ``data`` is real and finite. Duplicate entries of a row are summed and rows
+    are sorted (scipy's canonical format), so every solver sees the same matrix.
+
+    :param shape: ``(n_rows, n_cols)``; default square, ``n_rows = len(indptr) - 1``.
+    :param field: the name used in error messages (``"P[2]"``).
+    :raises RlkitError: naming the field and the rule broken.
+    """
+    indptr = _index_array(indptr, "indptr", field)
+    indices = _index_array(indices, "indices", field)
+    data = np.asarray(data)
+    if data.ndim != 1:
+        raise RlkitError(f"{field}: data has shape {data.shape}; expected a 1-D array of numbers")
+    if data.dtype.kind not in "fiub":
+        raise RlkitError(f"{field}: data has dtype {data.dtype}; expected real numbers")
+    if len(indptr) < 2:
+        raise RlkitError(f"{field}: indptr has length {len(indptr)}; a matrix with n rows has n + 1 >= 2")
+    n_rows = len(indptr) - 1
+    if shape is None:
+        shape = (n_rows, n_rows)
+    shape = (int(shape[0]), int(shape[1]))
+    if n_rows != shape[0]:
+        raise RlkitError(f"{field}: indptr has length {len(indptr)}; a matrix with {shape[0]} rows needs "
+                         f"{shape[0] + 1}")
+    if len(indices) != len(data):
+        raise RlkitError(f"{field}: indices has {len(indices)} entries but data has {len(data)}; they must "
+                         "match")
+    if indptr[0] != 0:
+        raise RlkitError(f"{field}: indptr[0] is {indptr[0]}; it must be 0")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        k = int(np.flatnonzero(steps < 0)[0])
+        raise RlkitError(f"{field}: indptr decreases at row {k} ({indptr[k]} then {indptr[k + 1]}); it must "
+                         "be non-decreasing")
+    if indptr[-1] != len(indices):
+        raise RlkitError(f"{field}: indptr ends at {indptr[-1]} but there are {len(indices)} entries "
+                         "(nnz); the last entry of indptr must be nnz")
+    if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
+        k = int(np.flatnonzero((indices < 0) | (indices >= shape[1]))[0])
+        row = int(np.searchsorted(indptr, k, side="right") - 1)
+        raise RlkitError(f"{field}: column index {indices[k]} (entry {k}, row {row}) is outside "
+                         f"[0, {shape[1]}); a matrix with {shape[1]} columns has indices 0..{shape[1] - 1}")
+    data = data.astype(np.float64)
+    if not np.isfinite(data).all():
+        k = int(np.flatnonzero(~np.isfinite(data))[0])
+        raise RlkitError(f"{field}: data[{k}] is {data[k]}; entries must be finite numbers")
+    out = sp.csr_array((data, indices, indptr), shape=shape)
+    out.sum_duplicates()  # sorts the indices of each row too
     out.eliminate_zeros()
     return out
+
+
+def _to_csr(m: Any, field: str = "P") -> sp.csr_array:
+    """A scipy.sparse matrix (any format) -> canonical float64 CSR, its structure checked first."""
+    fmt = getattr(m, "format", None)
+    if fmt == "csr":
+        return check_csr_arrays(m.data, m.indices, m.indptr, m.shape, field=field)
+    if fmt == "csc":  # the transpose's CSR
+        return check_csr_arrays(m.data, m.indices, m.indptr, m.shape[::-1], field=field).T.tocsr()
+    if fmt == "coo":
+        if m.ndim != 2:
+            raise RlkitError(f"{field}: expected a 2-D sparse matrix, got shape {m.shape}")
+        for name, idx, n in (("row", m.coords[0], m.shape[0]), ("column", m.coords[1], m.shape[1])):
+            idx = np.asarray(idx)
+            if idx.dtype.kind not in "iu" or (len(idx) and (idx.min() < 0 or idx.max() >= n)):
+                raise RlkitError(f"{field}: a COO matrix of shape {m.shape} has {name} indices outside "
+                                 f"[0, {n})")
+    elif fmt == "bsr":  # its block indices would need checks of their own: rlkit takes CSR instead
+        raise RlkitError(f"{field}: a BSR matrix is not accepted; convert it with .tocsr() first")
+    if m.ndim != 2:
+        raise RlkitError(f"{field}: expected a 2-D sparse matrix, got shape {m.shape}")
+    out = sp.csr_array(m, dtype=np.float64)
+    return check_csr_arrays(out.data, out.indices, out.indptr, out.shape, field=field)
 
 
 def _row_label(a: int | None, s: int, states: list[str], actions: list[str] | None) -> str:
@@ -680,7 +764,7 @@ class MDP:
             if len(P) == 0:
                 raise RlkitError("P is an empty list; an MDP needs one (S, S) matrix per action")
             if any(_is_sparse(m) for m in P):
-                mats = [_to_csr(m) for m in P]
+                mats = [_to_csr(m, f"P[{a}]") for a, m in enumerate(P)]
             else:
                 try:
                     P = np.asarray(P, dtype=np.float64)
@@ -705,7 +789,7 @@ class MDP:
         if isinstance(R, (list, tuple)) and len(R) == A and any(_is_sparse(m) for m in R):
             out = np.empty((S, A))
             for a, m in enumerate(R):
-                m = _to_csr(m)
+                m = _to_csr(m, f"R[{a}]")
                 if m.shape != (S, S):
                     raise RlkitError(f"R[{a}] has shape {m.shape}; a per-transition reward R[a] "
                                      f"must be ({S}, {S})")
@@ -795,7 +879,11 @@ class MDP:
         """Validate a policy: returns ``(indices, None)`` for an (S,) array of action indices (or
         action names), ``(None, matrix)`` for an (S, A) row-stochastic matrix."""
         S, A = self.n_states, self.n_actions
-        arr = np.asarray(policy)
+        shapes = f"(S,) = ({S},) action indices or an (S, A) = ({S}, {A}) matrix of action probabilities"
+        try:
+            arr = np.asarray(policy)
+        except (ValueError, TypeError, OverflowError):  # ragged nesting, odd objects
+            raise RlkitError(f"{field} is neither {shapes}") from None
         if arr.ndim == 1:
             if arr.shape != (S,):
                 raise RlkitError(f"{field} has {arr.shape[0]} entries; it needs one action per state ({S})")
@@ -816,8 +904,9 @@ class MDP:
                                  f"out of range [0, {A})")
             return arr.astype(np.int64, copy=False), None
         if arr.shape != (S, A):
-            raise RlkitError(f"{field} has shape {arr.shape}; expected (S,) = ({S},) action indices or an "
-                             f"(S, A) = ({S}, {A}) matrix of action probabilities")
+            raise RlkitError(f"{field} has shape {arr.shape}; expected {shapes}")
+        if arr.dtype.kind not in "fiub":
+            raise RlkitError(f"{field} as a matrix must hold probabilities (numbers), got dtype {arr.dtype}")
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all() or (arr < 0).any():
             s = int(np.flatnonzero(~(np.isfinite(arr) & (arr >= 0)).all(axis=1))[0])

@@ -10,16 +10,18 @@ Files are the torchvision names (``train-images-idx3-ubyte[.gz]``, ``train-label
 ``data_dir`` (also ``data_dir/<dataset>`` and torchvision's ``data_dir/MNIST/raw``), then
 ``$RLKIT_DATA/<dataset>``, then ``~/.cache/rlkit/<dataset>`` (``$XDG_CACHE_HOME`` if set).
 Every file is checked before use: IDX magic, dtype code, header/body size, image/label counts,
-label range, the gzip CRC, and for standard-size MNIST files the published MD5 of the content.
+label range, the gzip CRC (never inflating beyond the header's size), and for standard-size files
+the published MD5s (content and .gz; a file of another dataset is refused by name).
 Missing files raise one :class:`~rlkit.errors.RlkitError` naming the four files and the folders
 searched; :func:`download_mnist` (opt-in, ``download=True``) fetches them with MD5 checks.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import math
 import os
+import struct
 import sys
 import urllib.error
 import urllib.request
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rlkit._budget import check_memory
 from rlkit.errors import RlkitError
 
 __all__ = [
@@ -112,6 +115,8 @@ _IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2
 
 def _check_dataset(dataset: str) -> MirrorSet:
     try:
+        if not isinstance(dataset, str):
+            raise KeyError(dataset)
         return DATASETS[dataset]
     except KeyError:
         raise RlkitError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}",
@@ -123,17 +128,66 @@ def _check_dataset(dataset: str) -> MirrorSet:
 # ------------------------------------------------------------------------------------------------
 
 
+def _idx_size(head: bytes, where: str) -> int | None:
+    """The total byte length an IDX file must have, from its header; None while ``head`` is too short
+    to tell. Checks the magic number, and the size against the memory budget before any reading."""
+    if len(head) < 4:
+        return None
+    if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES or not 1 <= head[3] <= 8:
+        raise RlkitError(f"not an IDX file: bad magic number 0x{head[:4].hex()} (expected 0x0000TTNN "
+                         "with a known type TT and 1..8 dims NN)", where=where)
+    header = 4 + 4 * head[3]
+    if len(head) < header:
+        return None
+    dims = struct.unpack(f">{head[3]}I", head[4:header])
+    size = header + math.prod(dims) * _IDX_DTYPES[head[2]].itemsize
+    check_memory(size, f"an IDX file whose header says {dims}", where=where)
+    return size
+
+
+def _gunzip_idx(path: Path, where: str) -> bytes:
+    """Decompress a gzipped IDX file, never beyond the size its IDX header declares (a gzip bomb, or a
+    header that lies, stops at the header's size); the gzip CRC and length are checked at the end."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    expected: int | None = None
+    try:
+        with path.open("rb") as fh:
+            while not inflate.eof:
+                chunk = inflate.unconsumed_tail or fh.read(1 << 16)
+                if not chunk:
+                    raise RlkitError("corrupt or truncated gzip file (the stream ends early); delete it "
+                                     "and fetch it again", where=where)
+                limit = (expected if expected is not None else 64) - len(out) + 1
+                out += inflate.decompress(chunk, max(limit, 1))
+                if expected is None:
+                    expected = _idx_size(bytes(out[:36]), where)
+                if expected is not None and len(out) > expected:
+                    raise RlkitError(f"has trailing bytes: the gzip stream holds more than the {expected} "
+                                     "bytes its IDX header declares; delete it and fetch it again",
+                                     where=where)
+            if (inflate.unused_data + fh.read(1 << 16)).strip(b"\0"):
+                raise RlkitError("has data after the end of its gzip stream; delete it and fetch it again",
+                                 where=where)
+    except zlib.error as exc:
+        raise RlkitError(f"corrupt or truncated gzip file ({exc}); delete it and fetch it again",
+                         where=where) from None
+    return bytes(out)
+
+
 def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise RlkitError(f"corrupt or truncated gzip file ({exc}); delete it and fetch it again",
-                             where=str(path)) from None
+    where = str(path)
+    with path.open("rb") as fh:
+        head = fh.read(36)
+    if head[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+        return _gunzip_idx(path, where)
     if path.suffix == ".gz":
-        raise RlkitError("named .gz but is not a gzip file; delete it and fetch it again", where=str(path))
-    return raw
+        raise RlkitError("named .gz but is not a gzip file; delete it and fetch it again", where=where)
+    expected, actual = _idx_size(head, where), path.stat().st_size
+    if expected is not None and actual > expected:
+        raise RlkitError(f"has trailing bytes: {actual} bytes but the header needs {expected}; delete it "
+                         "and fetch it again", where=where)
+    return path.read_bytes()
 
 
 def _parse_idx(data: bytes, where: str) -> np.ndarray:
@@ -146,12 +200,14 @@ def _parse_idx(data: bytes, where: str) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise RlkitError(f"truncated IDX header ({len(data)} bytes, expected {header})", where=where)
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = header + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise RlkitError(f"{what}: {len(data)} bytes but the header {dims} of {dtype.name} needs "
                          f"{expected}; delete it and fetch it again", where=where)
+    if math.prod(d for d in dims if d) * dtype.itemsize >= 2**62:  # numpy cannot even shape an empty one
+        raise RlkitError(f"the header's dims {dims} describe no possible array", where=where)
     arr = np.frombuffer(data, dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
@@ -197,6 +253,9 @@ def _search_dirs(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]
     spec = _check_dataset(dataset)
     dirs: list[Path] = []
     if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise RlkitError(f"data_dir must be a folder path, got {type(data_dir).__name__} {data_dir!r}",
+                             where="--data-dir")
         d = Path(data_dir).expanduser()
         if not d.is_dir():
             raise RlkitError(f"data folder {d} does not exist (or is not a folder); pass the folder "
@@ -251,14 +310,34 @@ _CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 def _load_checked(path: Path, name: str, dataset: str, split: str) -> np.ndarray:
     data = _read_bytes(path)
     arr = _parse_idx(data, str(path))
-    known = DATASETS[dataset].raw_md5.get(name)
-    if known and arr.shape[0] == _STANDARD_COUNTS[split]:
-        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if digest != known:
-            raise RlkitError(f"content MD5 {digest} differs from the published {known} of the standard "
-                             f"{dataset} file: the file is corrupt; delete it and fetch it again",
-                             where=str(path))
+    if arr.shape[0] == _STANDARD_COUNTS[split]:  # a standard file: it must be the published one
+        _check_published(path, name, dataset, data)
     return arr
+
+
+def _check_published(path: Path, name: str, dataset: str, content: bytes) -> None:
+    """Compare a standard-size file with the published checksums of every dataset: the content MD5
+    where one is published (MNIST), the MD5 of the ``.gz`` file (MNIST, Fashion-MNIST). A file that
+    is another dataset's is refused by name; one that matches nothing published for ``dataset`` is
+    corrupt. (An uncompressed Fashion-MNIST file cannot be checked: only its .gz MD5 is published.)"""
+    raw_md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    with path.open("rb") as fh:
+        gz_md5 = _md5_file(path) if fh.read(2) == b"\x1f\x8b" else None
+    for other, spec in DATASETS.items():
+        if raw_md5 == spec.raw_md5.get(name) or (gz_md5 is not None and gz_md5 == spec.gz_md5.get(name)):
+            if other == dataset:
+                return
+            raise RlkitError(f"this is the published {other} file {name}, not a {dataset} file; point "
+                             f"--data-dir at the {dataset} files (or use --dataset {other})", where=str(path))
+    spec = DATASETS[dataset]
+    if name in spec.raw_md5:
+        raise RlkitError(f"content MD5 {raw_md5} differs from the published {spec.raw_md5[name]} of the "
+                         f"standard {dataset} file: the file is corrupt; delete it and fetch it again",
+                         where=str(path))
+    if gz_md5 is not None and name in spec.gz_md5:
+        raise RlkitError(f"MD5 {gz_md5} differs from the published {spec.gz_md5[name]} of {dataset}'s "
+                         f"{name}.gz: the file is corrupt or from another dataset; delete it and fetch it "
+                         "again", where=str(path))
 
 
 def load_mnist(split: str = "train", *, dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
@@ -292,7 +371,8 @@ def load_mnist(split: str = "train", *, dataset: str = "mnist", data_dir: str | 
         except RlkitError as dl_exc:
             raise RlkitError(f"{exc} (download failed: {dl_exc})") from None
         img_path, lab_path = find_data_dir(split, dataset=dataset, data_dir=dest)
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lab_path))
+    files = ((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lab_path))
+    key = (dataset, split, *files)  # the same files checked as another dataset are refused
     if key in _CACHE:
         return _CACHE[key]
     img_name, lab_name = FILES[split]

@@ -38,7 +38,7 @@ from torch import nn
 
 from rlkit._io import atomic_write, atomic_write_json, atomic_write_text
 from rlkit.errors import RlkitError
-from rlkit.seeding import seed_everything
+from rlkit.seeding import normalize_seed, seed_everything
 from rlkit.supervised.data import DATASETS, load_mnist, random_shift
 from rlkit.supervised.nets import Classifier, build_classifier, count_parameters
 
@@ -283,7 +283,7 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple
         return x, y
     if n <= 0:
         raise RlkitError(f"a subset size must be positive, got {n}")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(normalize_seed(seed)))[:n]
     return x[idx], y[idx]
 
 
@@ -405,6 +405,7 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
         >>> r.history[0].test_accuracy > 0.8                                # doctest: +SKIP
         True
     """
+    seed = seed if seed is None else normalize_seed(seed)
     cfg = _resolve_config(model, {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                                   "optimizer": optimizer, "schedule": schedule, "augment": augment,
                                   "weight_decay": weight_decay, "seed": seed,
@@ -473,6 +474,11 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
                     xb = random_shift(xb, cfg["augment"], generator=gen)
                 logits = net(xb)
                 loss = F.cross_entropy(logits, yb, label_smoothing=cfg["label_smoothing"])
+                if not bool(torch.isfinite(loss)):  # before the step: the weights stay finite
+                    saved = f"; {out / 'model.pt'} keeps epoch {len(history)}" if out and history else ""
+                    raise RlkitError(f"the training loss became {loss.item()} at epoch {epoch}, batch "
+                                     f"{i // bs + 1} (lr {opt.param_groups[0]['lr']:g}); training stopped"
+                                     f"{saved}. Lower --lr or pick another optimizer", where="fit")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

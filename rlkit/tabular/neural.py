@@ -48,7 +48,7 @@ from gymnasium import spaces
 from torch import nn
 
 from rlkit.errors import RlkitError
-from rlkit.seeding import as_generator, seed_everything
+from rlkit.seeding import as_generator, normalize_seed, seed_everything
 
 #: Default value-network backbones: an MLP for vectors, a small CNN (no batch norm) for images.
 DEFAULT_MLP: dict[str, Any] = {"type": "mlp", "hidden": [64, 64], "activation": "tanh"}
@@ -472,6 +472,8 @@ def neural_prediction(
     factory, instance = _env_factory(env, env_kwargs, max_episode_steps)
     if instance is not None and n_envs != 1:
         n_envs = 1  # one instance cannot be copied; give an id or a factory to run several
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        seed = normalize_seed(seed)
     rng = as_generator(seed)
     if seed is not None:
         seed_everything(int(seed))

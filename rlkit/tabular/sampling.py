@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rlkit._budget import check_memory
 from rlkit.errors import RlkitError
 from rlkit.seeding import SeedLike, as_generator
 
@@ -55,6 +56,8 @@ class RunStreams:
     def __init__(self, seed: SeedLike, runs: int, *, block: int = 1024) -> None:
         if runs < 1:
             raise RlkitError(f"runs must be >= 1, got {runs}")
+        check_memory(int(runs) * (8.0 * block + 2000), f"{int(runs):,} runs (their random streams)",
+                     where="runs")
         self.generators: list[np.random.Generator] = as_generator(seed).spawn(int(runs))
         self.runs = int(runs)
         self.block = int(block)
@@ -645,6 +648,8 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
     R, E = int(runs), int(episodes)
     if R < 1:
         raise RlkitError(f"runs must be >= 1, got {runs}", where="runs")
+    check_memory(R * (8.0 * 1024 + 2000) + 16.0 * R * E, f"{R:,} runs x {E:,} episodes",
+                 where="runs, episodes")
     if not source.is_mrp and policy is None:
         raise RlkitError("a policy is needed to sample an MDP", where="policy")
     if isinstance(source, ModelSource) and not callable(policy):
