@@ -41,6 +41,7 @@ from rlkit.mdp.solution import HISTORY_VALUES_MAX_STATES, Solution
 __all__ = [
     "q_from_v", "greedy_policy", "bellman_residual", "evaluate", "policy_iteration", "value_iteration",
     "modified_policy_iteration", "gauss_seidel", "backward_induction", "proper_policy",
+    "evaluate_average", "policy_iteration_average", "relative_value_iteration", "linear_programming",
 ]
 
 #: Relative tolerance under which two action values count as tied (see :func:`greedy_policy`).
@@ -225,8 +226,9 @@ class _Backup:
     that computed the block's Q, into two reused buffers (no new arrays per sweep).
     """
 
-    def __init__(self, mdp: MDP, threads: int) -> None:
-        self.A, self.S, self.g = mdp.n_actions, mdp.n_states, mdp.gamma
+    def __init__(self, mdp: MDP, threads: int, discount: float | None = None) -> None:
+        self.A, self.S = mdp.n_actions, mdp.n_states
+        self.g = mdp.gamma if discount is None else float(discount)
         self.RT = np.ascontiguousarray(mdp.R.T).reshape(-1)
         self.stack = mdp._P_stack
         self.kernel = CSRKernel(self.stack, threads, groups=self.A) if mdp.is_sparse else None
@@ -748,3 +750,268 @@ def backward_induction(mdp: MDP, horizon: int, *, terminal_values: Any = None) -
                     converged=True, history=history, method="backward-induction",
                     seconds=time.perf_counter() - t0,
                     info={"stage_values": values, "stage_policies": policies, "horizon": H})
+
+
+# --------------------------------------------------------------------------------------------
+# linear programming
+# --------------------------------------------------------------------------------------------
+
+def linear_programming(mdp: MDP) -> Solution:
+    """V* as the solution of a linear program, solved by HiGHS (``scipy.optimize.linprog``): an
+    exact solver independent of the Bellman iterations (Puterman, 6.9).
+
+    ``min sum_s v(s) / S`` subject to ``v(s) >= R[s, a] + gamma sum_s' P[a, s, s'] v(s')`` for every
+    (s, a): the smallest v that is a Bellman upper bound is V*. For ``gamma = 1`` the terminal
+    states are fixed at 0; a model whose runs may never end is then infeasible (a cycle that pays)
+    or unbounded (a cycle that pays nothing and is not terminal), which is reported as an error.
+    The constraint matrix is the stacked (A*S, S) operator, sparse for sparse models.
+
+    :param mdp: the MDP.
+    :return: :class:`Solution` with ``values``, the greedy ``q`` and ``policy``;
+        ``info["lp_status"]`` is HiGHS's message.
+    :raises RlkitError: when the LP is infeasible or unbounded, or HiGHS fails.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, linear_programming
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> linear_programming(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=0.9)).values.round(3).tolist()
+        [26.244, 29.484, 33.484]
+    """
+    from scipy.optimize import linprog
+
+    t0 = time.perf_counter()
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    stack = mdp._P_stack if mdp.is_sparse else sp.csr_array(mdp._P_stack)
+    eye = sp.csr_array(sp.vstack([sp.identity(S, format="csr")] * A, format="csr"))
+    A_ub = sp.csr_array(g * stack - eye)                     # gamma P v - v <= -R
+    b_ub = -np.ascontiguousarray(mdp.R.T).reshape(-1)
+    bounds = np.full((S, 2), np.nan)
+    bounds[:, 0], bounds[:, 1] = -np.inf, np.inf
+    if g == 1.0:
+        bounds[mdp.terminal] = 0.0
+    res = linprog(np.full(S, 1.0 / S), A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status == 2:
+        raise RlkitError(f"the linear program is infeasible (HiGHS: {res.message}): no finite values satisfy "
+                         "the Bellman inequalities, so some runs collect reward forever; use gamma < 1")
+    if res.status == 3:
+        raise RlkitError(f"the linear program is unbounded (HiGHS: {res.message}): some states never reach a "
+                         "terminal state and pay nothing, so their undiscounted values are not defined; use "
+                         "gamma < 1 or mark those states terminal")
+    if res.status != 0:
+        raise RlkitError(f"the linear program was not solved (HiGHS status {res.status}: {res.message})")
+    v = np.asarray(res.x, dtype=np.float64)
+    q = q_from_v(mdp, v)
+    return Solution(values=v, q=q, policy=greedy_policy(q), iterations=int(getattr(res, "nit", 0) or 0),
+                    residual=bellman_residual(mdp, v), converged=True, method="linear-programming",
+                    seconds=time.perf_counter() - t0, info={"lp_status": str(res.message)})
+
+
+# --------------------------------------------------------------------------------------------
+# average reward (unichain models)
+# --------------------------------------------------------------------------------------------
+
+def _policy_matrix(mdp: MDP, idx: np.ndarray) -> Any:
+    """``P_pi`` (S, S) of a deterministic policy, from the stacked operator."""
+    S, rows = mdp.n_states, np.arange(mdp.n_states)
+    if mdp.is_sparse:
+        return sp.csr_array(mdp._P_stack[idx * S + rows])
+    return mdp.P[idx, rows, :]
+
+
+def _single_recurrent_class(mdp: MDP, P_pi: Any, what: str) -> np.ndarray:
+    """The one recurrent class of the chain ``P_pi``, or an error naming the classes found."""
+    from rlkit.mdp.models import MarkovChain
+
+    classes = MarkovChain._from_validated(P_pi, mdp.states).recurrent_classes()
+    if len(classes) != 1:
+        shown = "; ".join("{" + _fmt_states(mdp.states, c) + "}" for c in classes[:4])
+        more = f" and {len(classes) - 4} more" if len(classes) > 4 else ""
+        raise RlkitError(f"the model is multichain: under {what} the states fall into {len(classes)} "
+                         f"recurrent classes ({shown}{more}), each with its own average reward; relative "
+                         "value iteration and average-reward policy iteration need a unichain model "
+                         "(one recurrent class under every policy)")
+    return classes[0]
+
+
+def evaluate_average(mdp: MDP, policy: Any, *, what: str = "the policy") -> Solution:
+    """Gain and bias of a deterministic policy under the average-reward criterion (unichain).
+
+    Solves ``g + h = R_pi + P_pi h`` with ``h(ref) = 0`` for a state ``ref`` of the policy's
+    recurrent class (one linear solve, LU), then shifts ``h`` so that ``mu_pi h = 0`` with
+    ``mu_pi`` the stationary distribution: that ``h`` is the policy's bias (Puterman, 8.2).
+    ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP.
+    :param policy: (S,) action indices.
+    :param what: how error messages name the policy.
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q[s, a] = R[s, a] - g +
+        sum_s' P[a, s, s'] h[s']`` (so that ``q[s, pi(s)] = h[s]``) and ``info["stationary"]``.
+    :raises RlkitError: when the policy's chain has several recurrent classes.
+
+    Example (a two-state cycle paying 1 then 0: gain 1/2)::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, evaluate_average
+        >>> sol = evaluate_average(MDP(np.array([[[0, 1], [1, 0]]]), [[1], [0]], gamma=1), [0, 0])
+        >>> sol.gain, sol.bias.tolist()
+        (0.5, [0.25, -0.25])
+    """
+    t0 = time.perf_counter()
+    idx, _ = mdp.check_policy(policy)
+    if idx is None:
+        raise RlkitError("evaluate_average needs a deterministic policy: (S,) action indices")
+    S, rows = mdp.n_states, np.arange(mdp.n_states)
+    P_pi = _policy_matrix(mdp, idx)
+    R_pi = mdp.R[rows, idx]
+    recurrent = _single_recurrent_class(mdp, P_pi, what)
+    ref = int(recurrent[0])
+    # [[I - P, 1], [e_ref, 0]] [h; g] = [R; 0]
+    rhs = np.append(R_pi, 0.0)
+    if mdp.is_sparse:
+        from scipy.sparse.linalg import spsolve
+
+        top = sp.hstack([sp.identity(S, format="csr") - P_pi, sp.csr_array(np.ones((S, 1)))])
+        bottom = sp.csr_array((np.ones(1), ([0], [ref])), shape=(1, S + 1))
+        x = spsolve(sp.csc_array(sp.vstack([top, bottom])), rhs)
+    else:
+        M = np.zeros((S + 1, S + 1))
+        M[:S, :S] = np.eye(S) - P_pi
+        M[:S, S] = 1.0
+        M[S, ref] = 1.0
+        x = np.linalg.solve(M, rhs)
+    h, g = np.asarray(x[:S], dtype=np.float64), float(x[S])
+    mu = np.zeros(S)
+    mu[recurrent] = _stationary_on(mdp, P_pi, recurrent)
+    h = h - float(mu @ h)
+    q = mdp.R - g + mdp.with_gamma(1.0).expected_next(h)
+    residual = float(np.max(np.abs(q[rows, idx] - h)))
+    return Solution(values=h, q=q, policy=idx.copy(), iterations=0, residual=residual, converged=True,
+                    method="evaluate-average", seconds=time.perf_counter() - t0, gain=g, bias=h.copy(),
+                    info={"stationary": mu, "recurrent_class": recurrent})
+
+
+def _stationary_on(mdp: MDP, P_pi: Any, recurrent: np.ndarray) -> np.ndarray:
+    """Stationary distribution of ``P_pi`` on its (single) recurrent class."""
+    from rlkit.mdp.models import MarkovChain
+
+    return MarkovChain._from_validated(P_pi, mdp.states)._class_stationary(recurrent)
+
+
+def policy_iteration_average(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
+                             policy0: Any = None) -> Solution:
+    """Policy iteration for the average-reward criterion on a unichain model (Puterman, 8.6).
+
+    Evaluate the policy's gain ``g`` and bias ``h`` (:func:`evaluate_average`), improve greedily on
+    ``R + P h`` (keeping the current action among ties within ``tol``), stop when the policy is
+    stable. ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP (unichain: one recurrent class under every policy).
+    :param tol: relative tie tolerance of the improvement step.
+    :param max_iter: improvement-step limit.
+    :param policy0: first policy (default: greedy on the immediate reward).
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q`` and ``policy``.
+    :raises RlkitError: naming the recurrent classes when a policy met is multichain.
+
+    Example (forest, 3 states: waiting pays 4 per step in the oldest state, but a fire (p = 0.1)
+    resets it; the best is to wait everywhere)::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, policy_iteration_average
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> sol = policy_iteration_average(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=1.0))
+        >>> round(sol.gain, 4), sol.policy.tolist()
+        (3.24, [0, 0, 0])
+    """
+    t0 = time.perf_counter()
+    if int(max_iter) < 1:
+        raise RlkitError(f"max_iter must be >= 1, got {max_iter!r}")
+    if policy0 is not None:
+        policy, _ = mdp.check_policy(policy0, "policy0")
+        if policy is None:
+            raise RlkitError("policy0 must be deterministic: (S,) action indices")
+    else:
+        policy = greedy_policy(mdp.R)
+    history, converged, ev = [], False, None
+    for k in range(1, int(max_iter) + 1):
+        ev = evaluate_average(mdp, policy, what=f"the policy of policy-iteration step {k}")
+        new = greedy_policy(ev.q, current=policy, tol=tol)
+        changed = int(np.count_nonzero(new != policy))
+        history.append({"iteration": k, "residual": float(np.max(ev.q.max(axis=1) - ev.bias)),
+                        "gain": ev.gain, "changed": changed})
+        if changed == 0:
+            converged = True
+            break
+        policy = new
+    return Solution(values=ev.bias, q=ev.q, policy=policy, iterations=len(history),
+                    residual=history[-1]["residual"], converged=converged, history=history,
+                    method="policy-iteration-average", seconds=time.perf_counter() - t0, gain=ev.gain,
+                    bias=ev.bias, info={"stop": "policy stable", "stationary": ev.info["stationary"]})
+
+
+def relative_value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, tau: float = 0.5,
+                             threads: int | None = None) -> Solution:
+    """Relative value iteration for the average-reward criterion on a unichain model (Puterman, 8.5.5).
+
+    Iterates ``h <- T h - (T h)(ref)`` on the aperiodic transform ``P_tau = tau I + (1 - tau) P``
+    (same gain, same optimal policies; it makes every chain aperiodic so the iteration converges),
+    ``T h = max_a (R + P_tau h)``. Odoni's bounds ``min(Th - h) <= g* <= max(Th - h)`` give the
+    stop: their gap (the span of ``Th - h``) below ``tol``. The greedy policy of the last ``h``
+    is then evaluated exactly (:func:`evaluate_average`; an error if its chain is multichain), so
+    the returned ``gain`` and ``bias`` are those of the returned policy, whose gain is within
+    ``tol`` of the optimum. ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP (unichain).
+    :param tol: gap of the gain bounds at the stop.
+    :param max_iter: sweep limit.
+    :param tau: weight of the self-loop in the aperiodic transform, in (0, 1).
+    :param threads: threads of the sparse products.
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q``, ``policy``;
+        ``info["gain_bounds"]`` = the last Odoni bounds.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, relative_value_iteration
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> round(relative_value_iteration(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=1.0)).gain, 4)
+        3.24
+    """
+    t0 = time.perf_counter()
+    _check_tol(tol, max_iter)
+    if not (0.0 < float(tau) < 1.0):
+        raise RlkitError(f"tau must lie in (0, 1), got {tau!r}")
+    n_threads = resolve_threads(threads)
+    tau = float(tau)
+    backup = _Backup(mdp, n_threads, discount=1.0 - tau)
+    h = np.zeros(mdp.n_states)
+    history, converged, lo, hi = [], False, -np.inf, np.inf
+    with blas_threads(1 if mdp.is_sparse else n_threads):
+        for k in range(1, int(max_iter) + 1):
+            th = backup(h)[0] + tau * h           # the tau * h of P_tau does not depend on the action
+            d = th - h
+            lo, hi = float(d.min()), float(d.max())
+            h = th - th[0]
+            history.append({"iteration": k, "residual": hi - lo})
+            if hi - lo < tol:
+                converged = True
+                break
+            if k >= 100 and (k & (k - 1)) == 0 and hi - lo > 0.5 * history[k // 2 - 1]["residual"]:
+                # the gap stopped shrinking: a multichain greedy policy is the usual cause; name it
+                _single_recurrent_class(mdp, _policy_matrix(mdp, greedy_policy(backup.q(h).T)),
+                                        f"the greedy policy after {k} sweeps of relative value iteration")
+    if not converged:
+        _single_recurrent_class(mdp, _policy_matrix(mdp, greedy_policy(backup.q(h).T)),
+                                "the greedy policy relative value iteration ended with")
+        raise RlkitError(f"relative value iteration did not converge in {max_iter} sweeps (gain bounds "
+                         f"[{lo:.6g}, {hi:.6g}]); the model may be multichain: try policy-iteration, "
+                         "which names the recurrent classes it finds")
+    Q = backup.q(h).T                              # R + (1 - tau) P h: its argmax is that of R + P h
+    policy = greedy_policy(Q)
+    ev = evaluate_average(mdp, policy, what="the policy relative value iteration found")
+    return Solution(values=ev.bias, q=ev.q, policy=policy, iterations=len(history), residual=hi - lo,
+                    converged=True, history=history, method="relative-value-iteration",
+                    seconds=time.perf_counter() - t0, gain=ev.gain, bias=ev.bias,
+                    info={"stop": "Odoni bounds: max(Th - h) - min(Th - h) < tol", "gain_bounds": (lo, hi),
+                          "tau": tau, "stationary": ev.info["stationary"]})
