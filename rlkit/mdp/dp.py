@@ -464,8 +464,78 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
 # value iteration
 # --------------------------------------------------------------------------------------------
 
+def _torch_device(device: Any) -> Any:
+    """None for the numpy path ("cpu" or None), else a CUDA ``torch.device`` that exists."""
+    if device is None or device == "cpu":
+        return None
+    if not isinstance(device, str) or not (device == "cuda" or device.startswith("cuda:")):
+        raise RlkitError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU"
+        raise RlkitError(f"device {device!r}: no CUDA device is available (torch {torch.__version__}, "
+                         f"{build}); use --device cpu")
+    dev = torch.device(device)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RlkitError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices")
+    return dev
+
+
+def _torch_iterate(mdp: MDP, dev: Any, v: np.ndarray, tol: float, max_iter: int, bounds: bool,
+                   m: int = 0) -> tuple[np.ndarray, int, float, float, bool]:
+    """Value iteration (``m = 0``) or modified policy iteration (``m`` evaluation sweeps per
+    improvement) on torch tensors on ``dev``: the stacked (A*S, S) operator as a sparse CSR tensor
+    (dense for dense models), float64, the same stop as the numpy path.
+
+    :return: (values, iterations, last sup-norm change, error bound, converged).
+    """
+    import torch
+
+    A, S, g = mdp.n_actions, mdp.n_states, mdp.gamma
+    stack = mdp._P_stack
+    if mdp.is_sparse:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+            P = torch.sparse_csr_tensor(torch.from_numpy(stack.indptr.astype(np.int64)),
+                                        torch.from_numpy(stack.indices.astype(np.int64)),
+                                        torch.from_numpy(np.asarray(stack.data, dtype=np.float64)),
+                                        size=stack.shape, device=dev, check_invariants=False)
+    else:
+        P = torch.from_numpy(np.ascontiguousarray(stack)).to(dev)
+    RT = torch.from_numpy(np.ascontiguousarray(mdp.R.T).reshape(-1)).to(dev)
+    x = torch.from_numpy(v).to(dev)
+    rows = torch.arange(S, device=dev)
+    factor = _stop_factor(g)
+    bounds = bounds and g < 1.0
+    residual, bound, converged, k = np.inf, np.inf, False, 0
+
+    def q_of(x: Any) -> Any:
+        return (RT + g * (P @ x.unsqueeze(1)).squeeze(1)).view(A, S)
+
+    for k in range(1, int(max_iter) + 1):  # noqa: B007 (k is returned)
+        new, policy = q_of(x).max(dim=0)
+        d = new - x
+        lo, hi = float(d.min()), float(d.max())
+        residual = max(abs(lo), abs(hi))
+        if bounds:
+            shift, bound = span_bounds(lo, hi, g)
+            new = new + shift
+        else:
+            bound = residual * factor
+        x = new
+        if bound < tol:
+            converged = True
+            break
+        for _ in range(int(m)):
+            x = q_of(x)[policy, rows]
+    return x.cpu().numpy().astype(np.float64), k, residual, bound, converged
+
+
 def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0: Any = None,
-                    threads: int | None = None, bounds: bool = True) -> Solution:
+                    threads: int | None = None, bounds: bool = True, device: str | None = None) -> Solution:
     """Value iteration ``V <- max_a (R + gamma P V)`` with a stop that bounds the error.
 
     For ``gamma < 1`` each sweep ``TV`` is moved to the middle of MacQueen's bounds on V*
@@ -488,6 +558,9 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
     :param v0: starting values (default zeros).
     :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
     :param bounds: use MacQueen's bounds (default) or the plain sup-norm stop.
+    :param device: ``"cpu"`` (default: numpy and scipy) or ``"cuda"``/``"cuda:N"``: the sweeps run
+        on torch tensors on that GPU (P as a sparse CSR tensor, float64), the same stop; an error
+        when no CUDA device is available.
     :return: :class:`Solution`; ``q`` and ``policy`` are greedy with respect to the returned values.
 
     Example (forest, 3 states: the values agree with policy iteration to 1e-8)::
@@ -502,21 +575,28 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
     t0 = time.perf_counter()
     _check_tol(tol, max_iter)
     n_threads = resolve_threads(threads)
+    dev = _torch_device(device)
     v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
     g = mdp.gamma
     backup = _Backup(mdp, n_threads)
     with blas_threads(1 if mdp.is_sparse else n_threads):
-        fp = _iterate(backup, v, g, tol, max_iter, _keep_values(mdp), bounds=bounds)
+        if dev is None:
+            fp = _iterate(backup, v, g, tol, max_iter, _keep_values(mdp), bounds=bounds)
+        else:
+            values, k, res, bound, conv = _torch_iterate(mdp, dev, v, tol, max_iter, bounds)
+            fp = _FixedPoint(values, k, res, conv, [{"iteration": k, "residual": res}], bound)
         q = backup.q(fp.values).T.copy()
     return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
                     residual=fp.residual, converged=fp.converged, history=fp.history,
                     method="value-iteration", seconds=time.perf_counter() - t0,
                     info={"stop": _stop_rule(g, bounds), "error_bound": fp.error_bound,
-                          "bytes_per_sweep": int(backup.bytes_per_sweep), "threads": n_threads})
+                          "bytes_per_sweep": int(backup.bytes_per_sweep), "threads": n_threads,
+                          "device": str(dev or "cpu")})
 
 
 def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_iter: int = 100_000,
-                              v0: Any = None, threads: int | None = None, bounds: bool = True) -> Solution:
+                              v0: Any = None, threads: int | None = None, bounds: bool = True,
+                              device: str | None = None) -> Solution:
     """Modified policy iteration (Puterman 6.5): greedy improvement, then ``m`` sweeps of
     ``v <- R_pi + gamma P_pi v`` for that policy.
 
@@ -533,6 +613,8 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     :param v0: starting values (default ``min(R) / (1 - gamma)`` everywhere; zeros for gamma = 1).
     :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
     :param bounds: stop on MacQueen's bounds (default) or on the plain sup-norm bound.
+    :param device: ``"cpu"`` (default) or ``"cuda"``/``"cuda:N"`` (torch tensors on that GPU, as in
+        :func:`value_iteration`).
     :return: :class:`Solution`.
 
     Example::
@@ -549,6 +631,7 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     if int(m) < 0:
         raise RlkitError(f"m must be >= 0, got {m!r}")
     n_threads = resolve_threads(threads)
+    dev = _torch_device(device)
     g, S = mdp.gamma, mdp.n_states
     if v0 is not None:
         v = _check_v0(mdp, v0)
@@ -561,6 +644,10 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     converged, residual, iterations, policy, bound = False, np.inf, 0, None, np.inf
     rows = np.arange(S)
     backup = _Backup(mdp, n_threads)
+    if dev is not None:
+        v, iterations, residual, bound, converged = _torch_iterate(mdp, dev, v, tol, max_iter, bounds, int(m))
+        history.append({"iteration": iterations, "residual": residual})
+        max_iter = 0                              # skip the numpy loop below
     with blas_threads(1 if mdp.is_sparse else n_threads):
         for k in range(1, int(max_iter) + 1):
             Q = backup.q(v)
@@ -593,7 +680,7 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
                     residual=residual, converged=converged, history=history,
                     method="modified-policy-iteration", seconds=time.perf_counter() - t0,
                     info={"stop": _stop_rule(g, bounds), "error_bound": bound, "m": int(m),
-                          "threads": n_threads})
+                          "threads": n_threads, "device": str(dev or "cpu")})
 
 
 class _GaussSeidelSweep:
