@@ -172,7 +172,7 @@ def run_case(case: dict, out: str | None) -> dict:
     if case["impl"] == "dense-mrp":
         return run_dense_mrp(case["n"], case["repeat"])
     if case["impl"] == "rlkit-10m":
-        return run_ten_million(case["family"], case["method"])
+        return run_ten_million(case["family"], case["method"], case.get("S", 10**7))
     P, R = build(case["family"], case["S"])
     impl = IMPLS[case["impl"]]
     # import the implementation's modules before the clock starts
@@ -193,11 +193,10 @@ def run_case(case: dict, out: str | None) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_ten_million(family: str, method: str) -> dict:
+def run_ten_million(family: str, method: str, S: int = 10**7) -> dict:
     from rlkit.mdp import policy_iteration, value_iteration
     from rlkit.mdp.generators import forest, random_sparse
 
-    S = 10**7
     t0 = time.perf_counter()
     mdp = forest(S=S, gamma=GAMMA) if family == "forest" else random_sparse(S=S, gamma=GAMMA)
     build_s = time.perf_counter() - t0
