@@ -100,7 +100,8 @@ def solve_mdp_command(
     gamma: str = typer.Option(None, "--gamma", "-g", help="Discount in [0, 1], overriding the spec's "
                               "(gym: specs default to 0.99)."),
     method: str = typer.Option("exact", "--method", "-m", help="exact | policy-iteration | value-iteration "
-                               "| modified-policy-iteration | gauss-seidel."),
+                               "| modified-policy-iteration | gauss-seidel | lp | relative-value-iteration "
+                               "(--criterion average)."),
     policy: str = typer.Option(None, "--policy", help="Evaluate a policy instead of optimising: 'uniform' or "
                                "a policy file (.json/.yaml/.npy/.npz, e.g. a --format json output)."),
     tol: float = typer.Option(None, "--tol", help="Accuracy |V - V*| of the iterative methods."),
@@ -111,6 +112,14 @@ def solve_mdp_command(
     env_kwargs: list[str] = typer.Option(None, "--env-kwargs", "-k", help="key=value parameters of the spec "
                                          "(generator params, grid fields, gymnasium.make kwargs)."),
     save: str = typer.Option(None, "--save", help="Also write the loaded model to a .yaml/.json/.npz file."),
+    criterion: str = typer.Option("discounted", "--criterion", help="discounted (the spec's gamma) | average "
+                                  "(average reward per step: gain and bias, unichain models)."),
+    horizon: int = typer.Option(None, "--horizon", help="A finite number of steps N >= 1: backward induction "
+                                "(values at t = 0, one policy per step in the JSON)."),
+    threads: int = typer.Option(None, "--threads", help="Threads of the sparse solvers (>= 1; default all "
+                                "cores; results do not depend on it)."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda (value-iteration and "
+                               "modified-policy-iteration on a GPU)."),
 ) -> None:
     """Solve a Markov model exactly or by dynamic programming; print values and the greedy policy."""
     from rlkit.mdp.io import parse_env_kwargs
@@ -119,7 +128,8 @@ def solve_mdp_command(
 
     kwargs = parse_env_kwargs([*(env_kwargs or []), *(more_kwargs or [])])
     report = solve(spec, gamma=gamma, method=method, policy=policy, tol=tol, max_iter=max_iter,
-                   env_kwargs=kwargs or None)
+                   env_kwargs=kwargs or None, criterion=criterion, horizon=horizon, threads=threads,
+                   device=device)
     written = []
     if plot:
         written.append(("plot", report.plot(plot)))

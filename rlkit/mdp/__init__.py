@@ -9,12 +9,16 @@ from rlkit.mdp.dp import (
     backward_induction,
     bellman_residual,
     evaluate,
+    evaluate_average,
     gauss_seidel,
     greedy_policy,
+    linear_programming,
     modified_policy_iteration,
     policy_iteration,
+    policy_iteration_average,
     proper_policy,
     q_from_v,
+    relative_value_iteration,
     value_iteration,
 )
 from rlkit.mdp.exact import solve_mrp
@@ -25,6 +29,7 @@ from rlkit.mdp.solution import Solution
 __all__ = [
     "MarkovChain", "MRP", "MDP", "Solution",
     "solve_mrp", "evaluate", "policy_iteration", "value_iteration", "modified_policy_iteration",
-    "gauss_seidel", "backward_induction", "q_from_v", "greedy_policy", "bellman_residual", "proper_policy",
-    "load", "save", "catalog_names",
+    "gauss_seidel", "backward_induction", "evaluate_average", "policy_iteration_average",
+    "relative_value_iteration", "linear_programming", "q_from_v", "greedy_policy", "bellman_residual",
+    "proper_policy", "load", "save", "catalog_names",
 ]

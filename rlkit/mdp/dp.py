@@ -25,13 +25,23 @@ import numpy as np
 import scipy.sparse as sp
 
 from rlkit.errors import RlkitError
-from rlkit.mdp.exact import bellman_residual_mrp, check_terminates, solve_mrp
+from rlkit.mdp.exact import (
+    CSRKernel,
+    _solve_sparse,
+    bellman_residual_mrp,
+    blas_threads,
+    check_terminates,
+    resolve_threads,
+    solve_mrp,
+    span_bounds,
+)
 from rlkit.mdp.models import MDP, _fmt_states
 from rlkit.mdp.solution import HISTORY_VALUES_MAX_STATES, Solution
 
 __all__ = [
     "q_from_v", "greedy_policy", "bellman_residual", "evaluate", "policy_iteration", "value_iteration",
     "modified_policy_iteration", "gauss_seidel", "backward_induction", "proper_policy",
+    "evaluate_average", "policy_iteration_average", "relative_value_iteration", "linear_programming",
 ]
 
 #: Relative tolerance under which two action values count as tied (see :func:`greedy_policy`).
@@ -87,12 +97,17 @@ def greedy_policy(q: np.ndarray, current: np.ndarray | None = None, tol: float =
     q = np.asarray(q, dtype=np.float64)
     if q.ndim != 2:
         raise RlkitError(f"q must have shape (S, A), got {q.shape}")
-    best = q.max(axis=1)
-    tied = q >= (best - tol * np.maximum(1.0, np.abs(best)))[:, None]
-    policy = tied.argmax(axis=1)
+    return _greedy_AS(q.T, current, tol)
+
+
+def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TIE_TOL) -> np.ndarray:
+    """:func:`greedy_policy` of ``Q`` in the (A, S) layout (the solvers' own, contiguous per action)."""
+    best = Q.max(axis=0)
+    tied = Q >= (best - tol * np.maximum(1.0, np.abs(best)))[None, :]
+    policy = tied.argmax(axis=0)
     if current is not None:
         current = np.asarray(current, dtype=np.int64)
-        keep = tied[np.arange(q.shape[0]), current]
+        keep = tied[current, np.arange(Q.shape[1])]
         policy = np.where(keep, current, policy)
     return policy.astype(np.int64)
 
@@ -130,27 +145,56 @@ class _FixedPoint:
     residual: float
     converged: bool
     history: list
+    error_bound: float = np.inf
 
 
-def _iterate(step: Callable[[np.ndarray], np.ndarray], v: np.ndarray, gamma: float, tol: float,
-             max_iter: int, keep: bool) -> _FixedPoint:
-    """Apply ``v <- step(v)`` until the sup-norm stop of :func:`_stop_factor` (shared by iterative
-    evaluation, value iteration and Gauss-Seidel)."""
-    factor, history = _stop_factor(gamma), []
-    converged, residual, iterations = False, np.inf, 0
-    for k in range(1, int(max_iter) + 1):
+def _with_span(step: Callable[[np.ndarray], np.ndarray]) -> Callable:
+    """A step ``v -> Tv`` as :func:`_iterate` wants it: ``v -> (Tv, min(Tv - v), max(Tv - v))``."""
+    def fused(v: np.ndarray) -> tuple[np.ndarray, float, float]:
         new = step(v)
-        residual = float(np.max(np.abs(new - v))) if len(v) else 0.0
+        if not len(v):
+            return new, 0.0, 0.0
+        d = new - v
+        return new, float(d.min()), float(d.max())
+    return fused
+
+
+def _iterate(step: Callable[[np.ndarray], tuple[np.ndarray, float, float]], v: np.ndarray, gamma: float,
+             tol: float, max_iter: int, keep: bool, bounds: bool = False) -> _FixedPoint:
+    """Apply ``v <- Tv`` until the error bound is below ``tol`` (shared by iterative evaluation,
+    value iteration and Gauss-Seidel). ``step(v)`` returns ``(Tv, min(Tv - v), max(Tv - v))``
+    (see :func:`_with_span`); it may reuse buffers other than ``v``.
+
+    The bound is the sup-norm one of :func:`_stop_factor`, or with ``bounds`` (a Bellman operator
+    ``T`` with ``T(v + c) = Tv + gamma c``, gamma < 1) MacQueen's (:func:`~rlkit.mdp.exact.span_bounds`):
+    each iterate is moved to the middle of the bounds, ``v <- Tv + shift``, and the stop is
+    ``gamma/(1-gamma) span(Tv - v)/2 < tol``. The span shrinks by a factor ``gamma`` times the
+    chain's ergodicity coefficient per sweep, often far faster than the sup-norm, so fewer sweeps
+    (passes over ``P``) give the same guarantee ``|V - V*| < tol``."""
+    factor, history = _stop_factor(gamma), []
+    bounds = bounds and gamma < 1.0
+    converged, residual, iterations, bound = False, np.inf, 0, np.inf
+    for k in range(1, int(max_iter) + 1):
+        new, lo, hi = step(v)
+        residual = max(abs(lo), abs(hi))
+        if bounds:
+            shift, bound = span_bounds(lo, hi, gamma)
+            new += shift
+        else:
+            bound = residual * factor
         v = new
         iterations = k
         _record(history, k, residual, v, keep)
-        if residual * factor < tol:
+        if bound < tol:
             converged = True
             break
-    return _FixedPoint(v, iterations, residual, converged, history)
+    return _FixedPoint(v, iterations, residual, converged, history, bound)
 
 
-def _stop_rule(gamma: float) -> str:
+def _stop_rule(gamma: float, bounds: bool = False) -> str:
+    if gamma < 1.0 and bounds:
+        return ("MacQueen bounds: V_k+1 = TV_k + gamma/(1-gamma) (max+min)(TV_k - V_k)/2 and "
+                "gamma/(1-gamma) * span(TV_k - V_k)/2 < tol, so |V - V*| < tol")
     if gamma < 1.0:
         return "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
     return "residual: |V_k+1 - V_k| < tol (gamma = 1, no contraction bound)"
@@ -170,6 +214,52 @@ def _check_v0(mdp: MDP, v0: Any) -> np.ndarray | None:
     if v.shape != (mdp.n_states,) or not np.isfinite(v).all():
         raise RlkitError(f"v0 must be {mdp.n_states} finite values, got shape {v.shape}")
     return v
+
+
+class _Backup:
+    """``Q = R + gamma P V`` in the (A, S) layout of the stacked (A*S, S) operator: one pass over
+    ``P`` per backup (sparse: :class:`~rlkit.mdp.exact.CSRKernel`, ``R`` written into the output
+    first and ``gamma`` folded into ``V``; dense: one matrix-vector product).
+
+    Calling it is one value-iteration sweep in the form :func:`_iterate` wants: for sparse ``P``
+    the max over actions and the change ``TV - V`` are computed block by block in the threads
+    that computed the block's Q, into two reused buffers (no new arrays per sweep).
+    """
+
+    def __init__(self, mdp: MDP, threads: int, discount: float | None = None) -> None:
+        self.A, self.S = mdp.n_actions, mdp.n_states
+        self.g = mdp.gamma if discount is None else float(discount)
+        self.RT = np.ascontiguousarray(mdp.R.T).reshape(-1)
+        self.stack = mdp._P_stack
+        self.kernel = CSRKernel(self.stack, threads, groups=self.A) if mdp.is_sparse else None
+        self.out = np.empty(self.A * self.S)
+        self.bytes_per_sweep = self.kernel.bytes if self.kernel is not None else self.stack.nbytes
+        self._bufs = [np.empty(self.S), np.empty(self.S)]
+        self._d = np.empty(self.S)
+
+    def q(self, v: np.ndarray) -> np.ndarray:
+        """(A, S) action values (a buffer reused by the next call)."""
+        if self.kernel is not None:
+            self.kernel(self.g * v, self.RT, out=self.out)
+        else:
+            np.matmul(self.stack, v, out=self.out)
+            self.out *= self.g
+            self.out += self.RT
+        return self.out.reshape(self.A, self.S)
+
+    def __call__(self, v: np.ndarray) -> tuple[np.ndarray, float, float]:
+        new = self._bufs[0] if self._bufs[0] is not v else self._bufs[1]
+        if self.kernel is None or self.S == 0:
+            return _with_span(lambda v: self.q(v).max(axis=0))(v)
+        Q, d = self.out.reshape(self.A, self.S), self._d
+
+        def post(s0: int, s1: int) -> tuple[float, float]:
+            np.max(Q[:, s0:s1], axis=0, out=new[s0:s1])
+            np.subtract(new[s0:s1], v[s0:s1], out=d[s0:s1])
+            return float(d[s0:s1].min()), float(d[s0:s1].max())
+
+        spans = self.kernel(self.g * v, self.RT, out=self.out, post=post)
+        return new, min(lo for lo, _ in spans), max(hi for _, hi in spans)
 
 
 def proper_policy(mdp: MDP) -> np.ndarray:
@@ -219,12 +309,12 @@ def proper_policy(mdp: MDP) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10, max_iter: int = 100_000,
-             v0: Any = None, solver: str = "auto") -> Solution:
+             v0: Any = None, solver: str = "auto", threads: int | None = None) -> Solution:
     """Value of a fixed policy.
 
     ``method="exact"`` solves ``(I - gamma P_pi) v = R_pi`` (see :func:`~rlkit.mdp.solve_mrp`);
-    ``method="iterative"`` repeats ``v <- R_pi + gamma P_pi v`` until ``|v - v_pi| < tol`` (sup-norm
-    bound; for ``gamma = 1`` until the change is below ``tol``).
+    ``method="iterative"`` repeats ``v <- R_pi + gamma P_pi v`` until ``|v - v_pi| < tol`` (MacQueen's
+    bounds, see :func:`_iterate`; for ``gamma = 1`` until the change is below ``tol``).
 
     :param mdp: the MDP.
     :param policy: (S,) action indices or (S, A) action probabilities.
@@ -233,7 +323,8 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
     :param max_iter: sweep limit of the iterative method.
     :param v0: starting values of the iterative method (default zeros).
     :param solver: linear solver of the exact method for sparse models (see
-        :func:`~rlkit.mdp.solve_mrp`): ``"auto"``, ``"direct"`` or ``"krylov"``.
+        :func:`~rlkit.mdp.solve_mrp`): ``"auto"``, ``"direct"``, ``"krylov"`` or ``"iteration"``.
+    :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
     :return: :class:`Solution` with ``values``, ``q`` (the policy's action values) and ``policy``
         (the evaluated one for a deterministic policy, else None).
 
@@ -253,10 +344,11 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
         [0.0, -14.0, -20.0, -22.0]
     """
     t0 = time.perf_counter()
+    n_threads = resolve_threads(threads)
     idx, _ = mdp.check_policy(policy)
     mrp = mdp.mrp(policy)
     if method == "exact":
-        sol = solve_mrp(mrp, method=solver)
+        sol = solve_mrp(mrp, method=solver, threads=n_threads)
         v, iterations, residual, converged, history = sol.values, 0, sol.residual, True, []
         info = dict(sol.info)
     elif method == "iterative":
@@ -264,11 +356,21 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
         if mrp.gamma == 1.0:
             check_terminates(mrp)
         v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
-        fp = _iterate(lambda v: mrp.R + mrp.gamma * (mrp.P @ v), v, mrp.gamma, tol, max_iter,
-                      _keep_values(mdp))
+        g = mrp.gamma
+        if mrp.is_sparse:
+            kernel = CSRKernel(mrp.P, n_threads)
+
+            def step(v: np.ndarray) -> np.ndarray:
+                return kernel(g * v, mrp.R)
+        else:
+            def step(v: np.ndarray) -> np.ndarray:
+                return mrp.R + g * (mrp.P @ v)
+        with blas_threads(1 if mrp.is_sparse else n_threads):
+            fp = _iterate(_with_span(step), v, g, tol, max_iter, _keep_values(mdp), bounds=True)
         v, iterations, residual, converged, history = (fp.values, fp.iterations, fp.residual, fp.converged,
                                                        fp.history)
-        info = {"stop": _stop_rule(mrp.gamma), "bellman_residual": bellman_residual_mrp(mrp, v)}
+        info = {"stop": _stop_rule(g, True), "error_bound": fp.error_bound,
+                "bellman_residual": bellman_residual_mrp(mrp, v)}
     else:
         raise RlkitError(f"evaluate: method must be 'exact' or 'iterative', got {method!r}")
     return Solution(values=v, q=q_from_v(mdp, v), policy=None if idx is None else idx.copy(),
@@ -281,7 +383,7 @@ def evaluate(mdp: MDP, policy: Any, *, method: str = "exact", tol: float = 1e-10
 # --------------------------------------------------------------------------------------------
 
 def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
-                     policy0: Any = None) -> Solution:
+                     policy0: Any = None, threads: int | None = None) -> Solution:
     """Howard's policy iteration with exact evaluation.
 
     Evaluate the policy by a linear solve, improve it greedily (keeping the current action when it
@@ -293,6 +395,7 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
     :param tol: relative tie tolerance of the improvement step.
     :param max_iter: improvement-step limit.
     :param policy0: first policy (S,) (default: greedy on the immediate reward; proper for gamma = 1).
+    :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
     :return: :class:`Solution` (``iterations`` = number of evaluations; ``residual`` = Bellman
         optimality residual of the returned values).
 
@@ -308,6 +411,7 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
     t0 = time.perf_counter()
     if int(max_iter) < 1:
         raise RlkitError(f"max_iter must be >= 1, got {max_iter!r}")
+    n_threads = resolve_threads(threads)
     if policy0 is not None:
         policy, mat = mdp.check_policy(policy0, "policy0")
         if policy is None:
@@ -320,24 +424,35 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
     keep, history, converged = _keep_values(mdp), [], False
     v = q = None
     iterations, solver, used = 0, "auto", "direct"
+    backup = _Backup(mdp, n_threads)
+    S, rows = mdp.n_states, np.arange(mdp.n_states)
+    fast = mdp.is_sparse and mdp.gamma < 1.0
     for k in range(1, int(max_iter) + 1):
-        # the first evaluation picks the sparse solver (LU or verified GMRES); later ones reuse it,
-        # GMRES warm-started from the previous values
-        ev = solve_mrp(mdp.mrp(policy), method=solver, x0=v)
-        v, used = ev.values, ev.info.get("solver", "direct")
+        # the first evaluation picks the sparse solver (bounded iteration, verified GMRES or LU);
+        # later ones reuse LU if it came to that, else try again warm-started from the previous values
+        if fast:                                 # P_pi straight from the stacked operator
+            picked = policy * S + rows
+            info: dict = {}
+            with blas_threads(1):
+                v = _solve_sparse(sp.csr_array(backup.stack[picked]), backup.RT[picked], mdp.gamma, solver, v,
+                                  info, n_threads)
+            used = info["solver"]
+        else:
+            ev = solve_mrp(mdp.mrp(policy), method=solver, x0=v, threads=n_threads)
+            v, used = ev.values, ev.info.get("solver", "direct")
         solver = "direct" if used == "direct" else "auto"
-        q = q_from_v(mdp, v)
-        new = greedy_policy(q, current=policy, tol=tol)
+        Q = backup.q(v)
+        new = _greedy_AS(Q, current=policy, tol=tol)
         changed = int(np.count_nonzero(new != policy))
         iterations = k
-        entry_policy = policy
-        _record(history, k, float(np.max(np.abs(q.max(axis=1) - v))), v, keep, entry_policy)
+        residual = float(np.max(np.abs(Q.max(axis=0) - v)))
+        _record(history, k, residual, v, keep, policy)
         history[-1]["changed"] = changed
         if changed == 0:
             converged = True
             break
         policy = new
-    residual = float(np.max(np.abs(q.max(axis=1) - v)))
+    q = Q.T.copy()
     return Solution(values=v, q=q, policy=policy, iterations=iterations, residual=residual,
                     converged=converged, history=history, method="policy-iteration",
                     seconds=time.perf_counter() - t0,
@@ -349,18 +464,103 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
 # value iteration
 # --------------------------------------------------------------------------------------------
 
-def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0: Any = None) -> Solution:
+def _torch_device(device: Any) -> Any:
+    """None for the numpy path ("cpu" or None), else a CUDA ``torch.device`` that exists."""
+    if device is None or device == "cpu":
+        return None
+    if not isinstance(device, str) or not (device == "cuda" or device.startswith("cuda:")):
+        raise RlkitError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU"
+        raise RlkitError(f"device {device!r}: no CUDA device is available (torch {torch.__version__}, "
+                         f"{build}); use --device cpu")
+    dev = torch.device(device)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RlkitError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices")
+    return dev
+
+
+def _torch_iterate(mdp: MDP, dev: Any, v: np.ndarray, tol: float, max_iter: int, bounds: bool,
+                   m: int = 0) -> tuple[np.ndarray, int, float, float, bool]:
+    """Value iteration (``m = 0``) or modified policy iteration (``m`` evaluation sweeps per
+    improvement) on torch tensors on ``dev``: the stacked (A*S, S) operator as a sparse CSR tensor
+    (dense for dense models), float64, the same stop as the numpy path.
+
+    :return: (values, iterations, last sup-norm change, error bound, converged).
+    """
+    import torch
+
+    A, S, g = mdp.n_actions, mdp.n_states, mdp.gamma
+    stack = mdp._P_stack
+    if mdp.is_sparse:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+            P = torch.sparse_csr_tensor(torch.from_numpy(stack.indptr.astype(np.int64)),
+                                        torch.from_numpy(stack.indices.astype(np.int64)),
+                                        torch.from_numpy(np.asarray(stack.data, dtype=np.float64)),
+                                        size=stack.shape, device=dev, check_invariants=False)
+    else:
+        P = torch.from_numpy(np.ascontiguousarray(stack)).to(dev)
+    RT = torch.from_numpy(np.ascontiguousarray(mdp.R.T).reshape(-1)).to(dev)
+    x = torch.from_numpy(v).to(dev)
+    rows = torch.arange(S, device=dev)
+    factor = _stop_factor(g)
+    bounds = bounds and g < 1.0
+    residual, bound, converged, k = np.inf, np.inf, False, 0
+
+    def q_of(x: Any) -> Any:
+        return (RT + g * (P @ x.unsqueeze(1)).squeeze(1)).view(A, S)
+
+    for k in range(1, int(max_iter) + 1):  # noqa: B007 (k is returned)
+        new, policy = q_of(x).max(dim=0)
+        d = new - x
+        lo, hi = float(d.min()), float(d.max())
+        residual = max(abs(lo), abs(hi))
+        if bounds:
+            shift, bound = span_bounds(lo, hi, g)
+            new = new + shift
+        else:
+            bound = residual * factor
+        x = new
+        if bound < tol:
+            converged = True
+            break
+        for _ in range(int(m)):
+            x = q_of(x)[policy, rows]
+    return x.cpu().numpy().astype(np.float64), k, residual, bound, converged
+
+
+def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0: Any = None,
+                    threads: int | None = None, bounds: bool = True, device: str | None = None) -> Solution:
     """Value iteration ``V <- max_a (R + gamma P V)`` with a stop that bounds the error.
 
-    For ``gamma < 1`` it stops when ``gamma/(1-gamma) * |V_k+1 - V_k|_inf < tol``, which guarantees
-    ``|V_k+1 - V*|_inf < tol``: the returned values are V* to the tolerance asked for.
+    For ``gamma < 1`` each sweep ``TV`` is moved to the middle of MacQueen's bounds on V*
+    (Puterman, Thm 6.6.3; :func:`~rlkit.mdp.exact.span_bounds`), ``V <- TV + gamma/(1-gamma)
+    (max + min)(TV - V)/2``, and it stops when ``gamma/(1-gamma) * span(TV - V)/2 < tol``, which
+    guarantees ``|V - V*|_inf < tol``: the returned values are V* to the tolerance asked for
+    (unlike a bare span stop that returns ``TV``, as pymdptoolbox does). The span shrinks faster
+    than the sup-norm change, so this needs fewer sweeps than the plain stop
+    ``gamma/(1-gamma) * |V_k+1 - V_k| < tol`` (``bounds=False``), which is also exact to ``tol``.
     For ``gamma = 1`` (runs that end in terminal states) it stops when ``|V_k+1 - V_k|_inf < tol``
     (a residual stop with no such guarantee; use :func:`policy_iteration` for exact values).
+
+    Each sweep is one pass over the stacked (A*S, S) operator, in row blocks on ``threads``
+    threads for sparse ``P`` (:class:`~rlkit.mdp.exact.CSRKernel`); ``info["bytes_per_sweep"]``
+    is what one sweep reads of ``P``.
 
     :param mdp: the MDP.
     :param tol: accuracy (sup-norm) of the returned values.
     :param max_iter: sweep limit (``converged`` is False when reached).
     :param v0: starting values (default zeros).
+    :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
+    :param bounds: use MacQueen's bounds (default) or the plain sup-norm stop.
+    :param device: ``"cpu"`` (default: numpy and scipy) or ``"cuda"``/``"cuda:N"``: the sweeps run
+        on torch tensors on that GPU (P as a sparse CSR tensor, float64), the same stop; an error
+        when no CUDA device is available.
     :return: :class:`Solution`; ``q`` and ``policy`` are greedy with respect to the returned values.
 
     Example (forest, 3 states: the values agree with policy iteration to 1e-8)::
@@ -374,34 +574,35 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
     """
     t0 = time.perf_counter()
     _check_tol(tol, max_iter)
+    n_threads = resolve_threads(threads)
+    dev = _torch_device(device)
     v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
-    g, factor = mdp.gamma, _stop_factor(mdp.gamma)
-    A, S = mdp.n_actions, mdp.n_states
-    # work in the (A, S) layout of the stacked operator: contiguous, updated in place
-    RT = np.ascontiguousarray(mdp.R.T).reshape(A * S)
-    stack = mdp._P_stack
-
-    def backup(v: np.ndarray) -> np.ndarray:
-        w = stack @ v
-        w *= g
-        w += RT
-        return w.reshape(A, S).max(axis=0)
-
-    fp = _iterate(backup, v, g, tol, max_iter, _keep_values(mdp))
-    q = q_from_v(mdp, fp.values)
+    g = mdp.gamma
+    backup = _Backup(mdp, n_threads)
+    with blas_threads(1 if mdp.is_sparse else n_threads):
+        if dev is None:
+            fp = _iterate(backup, v, g, tol, max_iter, _keep_values(mdp), bounds=bounds)
+        else:
+            values, k, res, bound, conv = _torch_iterate(mdp, dev, v, tol, max_iter, bounds)
+            fp = _FixedPoint(values, k, res, conv, [{"iteration": k, "residual": res}], bound)
+        q = backup.q(fp.values).T.copy()
     return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
                     residual=fp.residual, converged=fp.converged, history=fp.history,
                     method="value-iteration", seconds=time.perf_counter() - t0,
-                    info={"stop": _stop_rule(g), "error_bound": fp.residual * factor})
+                    info={"stop": _stop_rule(g, bounds), "error_bound": fp.error_bound,
+                          "bytes_per_sweep": int(backup.bytes_per_sweep), "threads": n_threads,
+                          "device": str(dev or "cpu")})
 
 
 def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_iter: int = 100_000,
-                              v0: Any = None) -> Solution:
+                              v0: Any = None, threads: int | None = None, bounds: bool = True,
+                              device: str | None = None) -> Solution:
     """Modified policy iteration (Puterman 6.5): greedy improvement, then ``m`` sweeps of
     ``v <- R_pi + gamma P_pi v`` for that policy.
 
     Stops on the same bound as :func:`value_iteration`, applied to the improvement backup
-    (``|TV - V*| <= gamma/(1-gamma) |TV - V|``), so the values are within ``tol`` of V*
+    (MacQueen's bounds, which hold for any ``V``; with ``bounds=False`` the plain
+    ``|TV - V*| <= gamma/(1-gamma) |TV - V|``), so the values are within ``tol`` of V*
     (``gamma = 1``: residual stop). ``m = 0`` is value iteration; large ``m`` approaches policy
     iteration.
 
@@ -409,8 +610,11 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     :param m: partial evaluation sweeps per improvement.
     :param tol: accuracy of the returned values.
     :param max_iter: improvement-step limit.
-    :param v0: starting values (default ``min(R) / (1 - gamma)`` everywhere, from which the iterates
-        increase monotonically; zeros for gamma = 1).
+    :param v0: starting values (default ``min(R) / (1 - gamma)`` everywhere; zeros for gamma = 1).
+    :param threads: threads of the sparse products (None: all cores; the result does not depend on it).
+    :param bounds: stop on MacQueen's bounds (default) or on the plain sup-norm bound.
+    :param device: ``"cpu"`` (default) or ``"cuda"``/``"cuda:N"`` (torch tensors on that GPU, as in
+        :func:`value_iteration`).
     :return: :class:`Solution`.
 
     Example::
@@ -426,6 +630,8 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     _check_tol(tol, max_iter)
     if int(m) < 0:
         raise RlkitError(f"m must be >= 0, got {m!r}")
+    n_threads = resolve_threads(threads)
+    dev = _torch_device(device)
     g, S = mdp.gamma, mdp.n_states
     if v0 is not None:
         v = _check_v0(mdp, v0)
@@ -434,28 +640,47 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
     else:
         v = np.zeros(S)
     factor, keep, history = _stop_factor(g), _keep_values(mdp), []
-    converged, residual, iterations, policy = False, np.inf, 0, None
+    bounds = bounds and g < 1.0
+    converged, residual, iterations, policy, bound = False, np.inf, 0, None, np.inf
     rows = np.arange(S)
-    for k in range(1, int(max_iter) + 1):
-        q = q_from_v(mdp, v)
-        policy = greedy_policy(q, current=policy)
-        new = q[rows, policy]
-        residual = float(np.max(np.abs(new - v)))
-        v = new
-        iterations = k
-        _record(history, k, residual, v, keep, policy)
-        if residual * factor < tol:
-            converged = True
-            break
-        if m:
-            mrp = mdp.mrp(policy)
-            for _ in range(int(m)):
-                v = mrp.R + g * (mrp.P @ v)
-    q = q_from_v(mdp, v)
+    backup = _Backup(mdp, n_threads)
+    if dev is not None:
+        v, iterations, residual, bound, converged = _torch_iterate(mdp, dev, v, tol, max_iter, bounds, int(m))
+        history.append({"iteration": iterations, "residual": residual})
+        max_iter = 0                              # skip the numpy loop below
+    with blas_threads(1 if mdp.is_sparse else n_threads):
+        for k in range(1, int(max_iter) + 1):
+            Q = backup.q(v)
+            policy = _greedy_AS(Q, current=policy)
+            new = Q[policy, rows]
+            d = new - v
+            residual = float(np.max(np.abs(d))) if S else 0.0
+            if bounds:
+                shift, bound = span_bounds(float(d.min()), float(d.max()), g)
+                new += shift
+            else:
+                bound = residual * factor
+            v = new
+            iterations = k
+            _record(history, k, residual, v, keep, policy)
+            if bound < tol:
+                converged = True
+                break
+            if m:
+                mrp = mdp.mrp(policy)
+                if mrp.is_sparse:
+                    kernel = CSRKernel(mrp.P, n_threads)
+                    for _ in range(int(m)):
+                        v = kernel(g * v, mrp.R)
+                else:
+                    for _ in range(int(m)):
+                        v = mrp.R + g * (mrp.P @ v)
+        q = backup.q(v).T.copy()
     return Solution(values=v, q=q, policy=greedy_policy(q, current=policy), iterations=iterations,
                     residual=residual, converged=converged, history=history,
                     method="modified-policy-iteration", seconds=time.perf_counter() - t0,
-                    info={"stop": _stop_rule(g), "error_bound": residual * factor, "m": int(m)})
+                    info={"stop": _stop_rule(g, bounds), "error_bound": bound, "m": int(m),
+                          "threads": n_threads, "device": str(dev or "cpu")})
 
 
 class _GaussSeidelSweep:
@@ -559,7 +784,7 @@ def gauss_seidel(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0: An
     g = mdp.gamma
     v = np.zeros(mdp.n_states) if v0 is None else _check_v0(mdp, v0)
     sweep = _GaussSeidelSweep(mdp, int(max_rounds))
-    fp = _iterate(sweep, v, g, tol, max_iter, _keep_values(mdp))
+    fp = _iterate(_with_span(sweep), v, g, tol, max_iter, _keep_values(mdp))
     q = q_from_v(mdp, fp.values)
     return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
                     residual=fp.residual, converged=fp.converged, history=fp.history,
@@ -612,3 +837,271 @@ def backward_induction(mdp: MDP, horizon: int, *, terminal_values: Any = None) -
                     converged=True, history=history, method="backward-induction",
                     seconds=time.perf_counter() - t0,
                     info={"stage_values": values, "stage_policies": policies, "horizon": H})
+
+
+# --------------------------------------------------------------------------------------------
+# linear programming
+# --------------------------------------------------------------------------------------------
+
+def linear_programming(mdp: MDP) -> Solution:
+    """V* as the solution of a linear program, solved by HiGHS (``scipy.optimize.linprog``): an
+    exact solver independent of the Bellman iterations (Puterman, 6.9).
+
+    ``min sum_s v(s) / S`` subject to ``v(s) >= R[s, a] + gamma sum_s' P[a, s, s'] v(s')`` for every
+    (s, a): the smallest v that is a Bellman upper bound is V*. For ``gamma = 1`` the terminal
+    states are fixed at 0; a model whose runs may never end is then infeasible (a cycle that pays)
+    or unbounded (a cycle that pays nothing and is not terminal), which is reported as an error.
+    The constraint matrix is the stacked (A*S, S) operator, sparse for sparse models. Accuracy:
+    HiGHS's feasibility tolerances (1e-7); where two actions are within that of each other the
+    optimal basis may be the other one, so the values agree with policy iteration to about 1e-7
+    relative, not to rounding.
+
+    :param mdp: the MDP.
+    :return: :class:`Solution` with ``values``, the greedy ``q`` and ``policy``;
+        ``info["lp_status"]`` is HiGHS's message.
+    :raises RlkitError: when the LP is infeasible or unbounded, or HiGHS fails.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, linear_programming
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> linear_programming(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=0.9)).values.round(3).tolist()
+        [26.244, 29.484, 33.484]
+    """
+    from scipy.optimize import linprog
+
+    t0 = time.perf_counter()
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    stack = mdp._P_stack if mdp.is_sparse else sp.csr_array(mdp._P_stack)
+    eye = sp.csr_array(sp.vstack([sp.identity(S, format="csr")] * A, format="csr"))
+    A_ub = sp.csr_array(g * stack - eye)                     # gamma P v - v <= -R
+    b_ub = -np.ascontiguousarray(mdp.R.T).reshape(-1)
+    bounds = np.full((S, 2), np.nan)
+    bounds[:, 0], bounds[:, 1] = -np.inf, np.inf
+    if g == 1.0:
+        bounds[mdp.terminal] = 0.0
+    res = linprog(np.full(S, 1.0 / S), A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status == 2:
+        raise RlkitError(f"the linear program is infeasible (HiGHS: {res.message}): no finite values satisfy "
+                         "the Bellman inequalities, so some runs collect reward forever; use gamma < 1")
+    if res.status == 3:
+        raise RlkitError(f"the linear program is unbounded (HiGHS: {res.message}): some states never reach a "
+                         "terminal state and pay nothing, so their undiscounted values are not defined; use "
+                         "gamma < 1 or mark those states terminal")
+    if res.status != 0:
+        raise RlkitError(f"the linear program was not solved (HiGHS status {res.status}: {res.message})")
+    v = np.asarray(res.x, dtype=np.float64)
+    q = q_from_v(mdp, v)
+    return Solution(values=v, q=q, policy=greedy_policy(q), iterations=int(getattr(res, "nit", 0) or 0),
+                    residual=bellman_residual(mdp, v), converged=True, method="linear-programming",
+                    seconds=time.perf_counter() - t0, info={"lp_status": str(res.message)})
+
+
+# --------------------------------------------------------------------------------------------
+# average reward (unichain models)
+# --------------------------------------------------------------------------------------------
+
+def _policy_matrix(mdp: MDP, idx: np.ndarray) -> Any:
+    """``P_pi`` (S, S) of a deterministic policy, from the stacked operator."""
+    S, rows = mdp.n_states, np.arange(mdp.n_states)
+    if mdp.is_sparse:
+        return sp.csr_array(mdp._P_stack[idx * S + rows])
+    return mdp.P[idx, rows, :]
+
+
+def _single_recurrent_class(mdp: MDP, P_pi: Any, what: str) -> np.ndarray:
+    """The one recurrent class of the chain ``P_pi``, or an error naming the classes found."""
+    from rlkit.mdp.models import MarkovChain
+
+    classes = MarkovChain._from_validated(P_pi, mdp.states).recurrent_classes()
+    if len(classes) != 1:
+        shown = "; ".join("{" + _fmt_states(mdp.states, c) + "}" for c in classes[:4])
+        more = f" and {len(classes) - 4} more" if len(classes) > 4 else ""
+        raise RlkitError(f"the model is multichain: under {what} the states fall into {len(classes)} "
+                         f"recurrent classes ({shown}{more}), each with its own average reward; relative "
+                         "value iteration and average-reward policy iteration need a unichain model "
+                         "(one recurrent class under every policy)")
+    return classes[0]
+
+
+def evaluate_average(mdp: MDP, policy: Any, *, what: str = "the policy") -> Solution:
+    """Gain and bias of a deterministic policy under the average-reward criterion (unichain).
+
+    Solves ``g + h = R_pi + P_pi h`` with ``h(ref) = 0`` for a state ``ref`` of the policy's
+    recurrent class (one linear solve, LU), then shifts ``h`` so that ``mu_pi h = 0`` with
+    ``mu_pi`` the stationary distribution: that ``h`` is the policy's bias (Puterman, 8.2).
+    ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP.
+    :param policy: (S,) action indices.
+    :param what: how error messages name the policy.
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q[s, a] = R[s, a] - g +
+        sum_s' P[a, s, s'] h[s']`` (so that ``q[s, pi(s)] = h[s]``) and ``info["stationary"]``.
+    :raises RlkitError: when the policy's chain has several recurrent classes.
+
+    Example (a two-state cycle paying 1 then 0: gain 1/2)::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, evaluate_average
+        >>> sol = evaluate_average(MDP(np.array([[[0, 1], [1, 0]]]), [[1], [0]], gamma=1), [0, 0])
+        >>> sol.gain, sol.bias.tolist()
+        (0.5, [0.25, -0.25])
+    """
+    t0 = time.perf_counter()
+    idx, _ = mdp.check_policy(policy)
+    if idx is None:
+        raise RlkitError("evaluate_average needs a deterministic policy: (S,) action indices")
+    S, rows = mdp.n_states, np.arange(mdp.n_states)
+    P_pi = _policy_matrix(mdp, idx)
+    R_pi = mdp.R[rows, idx]
+    recurrent = _single_recurrent_class(mdp, P_pi, what)
+    ref = int(recurrent[0])
+    # [[I - P, 1], [e_ref, 0]] [h; g] = [R; 0]
+    rhs = np.append(R_pi, 0.0)
+    if mdp.is_sparse:
+        from scipy.sparse.linalg import spsolve
+
+        top = sp.hstack([sp.identity(S, format="csr") - P_pi, sp.csr_array(np.ones((S, 1)))])
+        bottom = sp.csr_array((np.ones(1), ([0], [ref])), shape=(1, S + 1))
+        x = spsolve(sp.csc_array(sp.vstack([top, bottom])), rhs)
+    else:
+        M = np.zeros((S + 1, S + 1))
+        M[:S, :S] = np.eye(S) - P_pi
+        M[:S, S] = 1.0
+        M[S, ref] = 1.0
+        x = np.linalg.solve(M, rhs)
+    h, g = np.asarray(x[:S], dtype=np.float64), float(x[S])
+    mu = np.zeros(S)
+    mu[recurrent] = _stationary_on(mdp, P_pi, recurrent)
+    h = h - float(mu @ h)
+    q = mdp.R - g + mdp.with_gamma(1.0).expected_next(h)
+    residual = float(np.max(np.abs(q[rows, idx] - h)))
+    return Solution(values=h, q=q, policy=idx.copy(), iterations=0, residual=residual, converged=True,
+                    method="evaluate-average", seconds=time.perf_counter() - t0, gain=g, bias=h.copy(),
+                    info={"stationary": mu, "recurrent_class": recurrent})
+
+
+def _stationary_on(mdp: MDP, P_pi: Any, recurrent: np.ndarray) -> np.ndarray:
+    """Stationary distribution of ``P_pi`` on its (single) recurrent class."""
+    from rlkit.mdp.models import MarkovChain
+
+    return MarkovChain._from_validated(P_pi, mdp.states)._class_stationary(recurrent)
+
+
+def policy_iteration_average(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
+                             policy0: Any = None) -> Solution:
+    """Policy iteration for the average-reward criterion on a unichain model (Puterman, 8.6).
+
+    Evaluate the policy's gain ``g`` and bias ``h`` (:func:`evaluate_average`), improve greedily on
+    ``R + P h`` (keeping the current action among ties within ``tol``), stop when the policy is
+    stable. ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP (unichain: one recurrent class under every policy).
+    :param tol: relative tie tolerance of the improvement step.
+    :param max_iter: improvement-step limit.
+    :param policy0: first policy (default: greedy on the immediate reward).
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q`` and ``policy``.
+    :raises RlkitError: naming the recurrent classes when a policy met is multichain.
+
+    Example (forest, 3 states: waiting pays 4 per step in the oldest state, but a fire (p = 0.1)
+    resets it; the best is to wait everywhere)::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, policy_iteration_average
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> sol = policy_iteration_average(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=1.0))
+        >>> round(sol.gain, 4), sol.policy.tolist()
+        (3.24, [0, 0, 0])
+    """
+    t0 = time.perf_counter()
+    if int(max_iter) < 1:
+        raise RlkitError(f"max_iter must be >= 1, got {max_iter!r}")
+    if policy0 is not None:
+        policy, _ = mdp.check_policy(policy0, "policy0")
+        if policy is None:
+            raise RlkitError("policy0 must be deterministic: (S,) action indices")
+    else:
+        policy = greedy_policy(mdp.R)
+    history, converged, ev = [], False, None
+    for k in range(1, int(max_iter) + 1):
+        ev = evaluate_average(mdp, policy, what=f"the policy of policy-iteration step {k}")
+        new = greedy_policy(ev.q, current=policy, tol=tol)
+        changed = int(np.count_nonzero(new != policy))
+        history.append({"iteration": k, "residual": float(np.max(ev.q.max(axis=1) - ev.bias)),
+                        "gain": ev.gain, "changed": changed})
+        if changed == 0:
+            converged = True
+            break
+        policy = new
+    return Solution(values=ev.bias, q=ev.q, policy=policy, iterations=len(history),
+                    residual=history[-1]["residual"], converged=converged, history=history,
+                    method="policy-iteration-average", seconds=time.perf_counter() - t0, gain=ev.gain,
+                    bias=ev.bias, info={"stop": "policy stable", "stationary": ev.info["stationary"]})
+
+
+def relative_value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, tau: float = 0.5,
+                             threads: int | None = None) -> Solution:
+    """Relative value iteration for the average-reward criterion on a unichain model (Puterman, 8.5.5).
+
+    Iterates ``h <- T h - (T h)(ref)`` on the aperiodic transform ``P_tau = tau I + (1 - tau) P``
+    (same gain, same optimal policies; it makes every chain aperiodic so the iteration converges),
+    ``T h = max_a (R + P_tau h)``. Odoni's bounds ``min(Th - h) <= g* <= max(Th - h)`` give the
+    stop: their gap (the span of ``Th - h``) below ``tol``. The greedy policy of the last ``h``
+    is then evaluated exactly (:func:`evaluate_average`; an error if its chain is multichain), so
+    the returned ``gain`` and ``bias`` are those of the returned policy, whose gain is within
+    ``tol`` of the optimum. ``mdp.gamma`` is not used.
+
+    :param mdp: the MDP (unichain).
+    :param tol: gap of the gain bounds at the stop.
+    :param max_iter: sweep limit.
+    :param tau: weight of the self-loop in the aperiodic transform, in (0, 1).
+    :param threads: threads of the sparse products.
+    :return: :class:`Solution` with ``gain``, ``bias`` (= ``values``), ``q``, ``policy``;
+        ``info["gain_bounds"]`` = the last Odoni bounds.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rlkit.mdp import MDP, relative_value_iteration
+        >>> P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+        >>> round(relative_value_iteration(MDP(P, [[0, 0], [0, 1], [4, 2]], gamma=1.0)).gain, 4)
+        3.24
+    """
+    t0 = time.perf_counter()
+    _check_tol(tol, max_iter)
+    if not (0.0 < float(tau) < 1.0):
+        raise RlkitError(f"tau must lie in (0, 1), got {tau!r}")
+    n_threads = resolve_threads(threads)
+    tau = float(tau)
+    backup = _Backup(mdp, n_threads, discount=1.0 - tau)
+    h = np.zeros(mdp.n_states)
+    history, converged, lo, hi = [], False, -np.inf, np.inf
+    with blas_threads(1 if mdp.is_sparse else n_threads):
+        for k in range(1, int(max_iter) + 1):
+            th = backup(h)[0] + tau * h           # the tau * h of P_tau does not depend on the action
+            d = th - h
+            lo, hi = float(d.min()), float(d.max())
+            h = th - th[0]
+            history.append({"iteration": k, "residual": hi - lo})
+            if hi - lo < tol:
+                converged = True
+                break
+            if k >= 100 and (k & (k - 1)) == 0 and hi - lo > 0.5 * history[k // 2 - 1]["residual"]:
+                # the gap stopped shrinking: a multichain greedy policy is the usual cause; name it
+                _single_recurrent_class(mdp, _policy_matrix(mdp, greedy_policy(backup.q(h).T)),
+                                        f"the greedy policy after {k} sweeps of relative value iteration")
+    if not converged:
+        _single_recurrent_class(mdp, _policy_matrix(mdp, greedy_policy(backup.q(h).T)),
+                                "the greedy policy relative value iteration ended with")
+        raise RlkitError(f"relative value iteration did not converge in {max_iter} sweeps (gain bounds "
+                         f"[{lo:.6g}, {hi:.6g}]); the model may be multichain: try policy-iteration, "
+                         "which names the recurrent classes it finds")
+    Q = backup.q(h).T                              # R + (1 - tau) P h: its argmax is that of R + P h
+    policy = greedy_policy(Q)
+    ev = evaluate_average(mdp, policy, what="the policy relative value iteration found")
+    return Solution(values=ev.bias, q=ev.q, policy=policy, iterations=len(history), residual=hi - lo,
+                    converged=True, history=history, method="relative-value-iteration",
+                    seconds=time.perf_counter() - t0, gain=ev.gain, bias=ev.bias,
+                    info={"stop": "Odoni bounds: max(Th - h) - min(Th - h) < tol", "gain_bounds": (lo, hi),
+                          "tau": tau, "stationary": ev.info["stationary"]})

@@ -32,6 +32,7 @@ __all__ = [
     "gambler",
     "generator_params",
     "jacks_car_rental",
+    "random_sparse",
     "random_walk",
 ]
 
@@ -84,6 +85,37 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise RlkitError(f"{name} must be {rng}, got {value}")
     return value
+
+
+def _stacked_mdp(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: np.ndarray, gamma: float,
+                 actions: list[str], meta: dict):
+    """An MDP from its stacked (A*S, S) CSR arrays (row ``a*S + s``), built right by the caller.
+
+    No copy: the stacked matrix becomes the solvers' operator (``MDP._P_stack``) and ``P[a]`` are
+    views of its rows, so a model of 10^7 states and 4*10^8 transitions costs its arrays and
+    nothing more (the validating constructor would copy them twice). No state is terminal (every
+    generator using this pays a reward in every state).
+    """
+    models = _models()
+    S, A = R.shape
+    gamma = models._gamma(gamma)
+    stack = sp.csr_array((data, indices, indptr), shape=(A * S, S))
+    P = []
+    for a in range(A):
+        lo, hi = int(indptr[a * S]), int(indptr[(a + 1) * S])
+        # set after construction: scipy's constructor copies a view of less than half its base
+        m = sp.csr_array((S, S))
+        m.data, m.indices, m.indptr = data[lo:hi], indices[lo:hi], indptr[a * S:(a + 1) * S + 1] - lo
+        P.append(m)
+    # the views above share data and indices; only the (S+1) row pointers of each are new
+    mdp = models.MDP._from_validated(P, R, gamma, [str(i) for i in range(S)], actions,
+                                     np.zeros(S, dtype=bool), meta)
+    mdp.__dict__["_P_stack"] = stack
+    return mdp
+
+
+def _index_dtype(n: int) -> type:
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
 
 
 def _check_float(name: str, value: Any) -> float:
@@ -294,23 +326,74 @@ def forest(*, S: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1, gamm
     R[:, 1] = 1.0
     R[0, 1] = 0.0
     R[S - 1, 1] = r2
+    meta = {"description": f"forest management (pymdptoolbox), S={S}"}
     if sparse:
-        rows = np.concatenate([s, s])
-        cols = np.concatenate([np.zeros(S, dtype=np.int64), nxt])
-        vals = np.concatenate([np.full(S, p), np.full(S, 1.0 - p)])
-        wait = sp.csr_matrix((vals, (rows, cols)), shape=(S, S))
-        wait.sum_duplicates()
-        cut = sp.csr_matrix((np.ones(S), (s, np.zeros(S, dtype=np.int64))), shape=(S, S))
-        P: Any = [wait, cut]
+        # stacked (2S, S) CSR written directly: "wait" rows hold (0: p, s+1: 1-p) (state S-1 stays),
+        # "cut" rows (0: 1); p = 0 or 1 leaves explicit zeros, which are harmless
+        it = _index_dtype(3 * S + 1)
+        indptr = np.concatenate([np.arange(0, 2 * S + 1, 2, dtype=it),
+                                 np.arange(2 * S + 1, 3 * S + 1, dtype=it)])
+        indices = np.zeros(3 * S, dtype=it)
+        indices[1:2 * S:2] = nxt
+        data = np.ones(3 * S)
+        data[0:2 * S:2] = p
+        data[1:2 * S:2] = 1.0 - p
+        return _stacked_mdp(indptr, indices, data, R, gamma, ["wait", "cut"], meta)
     else:
         P = np.zeros((2, S, S))
         P[0, s, 0] += p
         P[0, s, nxt] += 1.0 - p
         P[1, :, 0] = 1.0
-    return _models().MDP(
-        P, R, gamma, states=[str(i) for i in range(S)], actions=["wait", "cut"],
-        meta={"description": f"forest management (pymdptoolbox), S={S}"},
-    )
+    return _models().MDP(P, R, gamma, states=[str(i) for i in range(S)], actions=["wait", "cut"], meta=meta)
+
+
+# ------------------------------------------------------------------------------------------------
+# A random sparse MDP (the benchmark's)
+# ------------------------------------------------------------------------------------------------
+
+
+def random_sparse(*, S: int = 1000, A: int = 4, k: int = 10, seed: int = 0, gamma: float = 0.9):
+    """A random sparse MDP: each (s, a) moves to ``k`` states drawn uniformly (with replacement),
+    with Dirichlet(1, ..., 1) probabilities; rewards uniform on [0, 1). The standard hard case for
+    sparse solvers (no structure for a direct factorisation; it mixes fast).
+
+    Built in blocks of rows straight into the stacked (A*S, S) CSR arrays, with no dense or
+    per-action intermediate: S = 10^7, A = 4, k = 10 takes its 4.8 GB (float64 values, int32
+    columns) plus blocks of 10^6 rows. A successor drawn twice is kept as two entries (the
+    matrix products sum them).
+
+    :param S: states. :param A: actions. :param k: successors per state-action.
+    :param seed: random seed (same seed, same model).
+    :param gamma: discount.
+
+    Example::
+
+        >>> from rlkit.mdp.generators import random_sparse
+        >>> m = random_sparse(S=100, A=2, k=3)
+        >>> m.n_states, m.n_actions, m._P_stack.nnz, bool(abs(m._P_stack.sum(axis=1) - 1).max() < 1e-12)
+        (100, 2, 600, True)
+    """
+    S = _check_int("S", S, 1)
+    A = _check_int("A", A, 1)
+    k = _check_int("k", k, 1)
+    seed = _check_int("seed", seed, 0)
+    rng = np.random.default_rng(seed)
+    rows, nnz = A * S, A * S * k
+    it = _index_dtype(max(nnz, S) + 1)
+    indptr = np.arange(0, nnz + 1, k, dtype=it)
+    indices = np.empty(nnz, dtype=it)
+    data = np.empty(nnz)
+    block = max(1, (1 << 20) // k)                           # rows per block: about 10^6 entries
+    for r0 in range(0, rows, block):
+        r1 = min(rows, r0 + block)
+        lo, hi = r0 * k, r1 * k
+        indices[lo:hi] = rng.integers(0, S, size=hi - lo, dtype=it)
+        w = data[lo:hi].reshape(r1 - r0, k)
+        rng.standard_exponential(out=w)
+        w /= w.sum(axis=1, keepdims=True)
+    R = rng.uniform(0.0, 1.0, size=(S, A))
+    return _stacked_mdp(indptr, indices, data, R, gamma, [f"a{i}" for i in range(A)],
+                        {"description": f"random sparse MDP, S={S}, A={A}, k={k}, seed={seed}"})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -360,6 +443,7 @@ GENERATORS: dict[str, Callable[..., Any]] = {
     "gambler": gambler,
     "jacks-car-rental": jacks_car_rental,
     "forest": forest,
+    "random-sparse": random_sparse,
     "random-walk": random_walk,
 }
 

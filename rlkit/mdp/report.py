@@ -38,8 +38,14 @@ from rlkit.mdp.solution import Solution
 __all__ = ["METHODS", "SolveReport", "render", "render_text", "solve", "solve_model"]
 
 #: Methods of ``rlkit solve-mdp --method``. ``exact`` is policy iteration with exact (linear-solve)
-#: evaluation for an MDP and the linear solve for an MRP or a policy's values.
-METHODS = ("exact", "policy-iteration", "value-iteration", "modified-policy-iteration", "gauss-seidel")
+#: evaluation for an MDP and the linear solve for an MRP or a policy's values; ``lp`` the linear
+#: program (discounted MDPs). Under ``--criterion average``: ``exact``/``policy-iteration`` is
+#: average-reward policy iteration, ``value-iteration``/``relative-value-iteration`` relative VI.
+METHODS = ("exact", "policy-iteration", "value-iteration", "modified-policy-iteration", "gauss-seidel", "lp",
+           "relative-value-iteration")
+
+#: ``--criterion``: discounted (or total) reward, or average reward per step.
+CRITERIA = ("discounted", "average")
 
 
 @dataclass
@@ -73,16 +79,20 @@ class SolveReport:
     chain: dict[str, Any] | None = None
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    criterion: str = "discounted"
+    horizon: int | None = None
 
     @property
     def gamma(self) -> float | None:
-        return None if self.kind == "chain" else float(self.model.gamma)
+        if self.kind == "chain" or self.criterion == "average":
+            return None
+        return float(self.model.gamma)
 
     @property
     def start_value(self) -> float | None:
         """Expected value of the model's start distribution (``meta["initial"]``), if it has one."""
         mu = self.model.meta.get("initial")
-        if mu is None or self.values is None:
+        if mu is None or self.values is None or self.criterion == "average":
             return None
         return float(np.dot(np.asarray(mu, dtype=float), self.values))
 
@@ -90,7 +100,10 @@ class SolveReport:
         """The ``--format json`` object: ``kind``, ``spec``, ``states``, ``actions`` (MDP), ``gamma``,
         ``method``, ``solver``, ``values``, ``q`` (S lists of A floats, null for an unavailable
         action), ``policy`` (action indices), ``policy_names``, ``evaluated``, ``iterations``,
-        ``residual``, ``converged``, ``seconds``, ``start_value``; a chain adds its analysis."""
+        ``residual``, ``converged``, ``seconds``, ``start_value``, ``criterion``; a chain adds its
+        analysis. ``--criterion average`` adds ``gain`` and ``bias`` (``values`` is the bias);
+        ``--horizon N`` holds ``values`` and ``q`` at t = 0 and ``policy`` (and ``policy_names``) as
+        N lists, one per step t = 0 .. N-1."""
         sol = self.solution
         out: dict[str, Any] = {
             "kind": self.kind,
@@ -103,10 +116,17 @@ class SolveReport:
         out["method"] = self.method
         out["solver"] = sol.method if sol is not None else "exact"
         out["values"] = None if self.values is None else [float(x) for x in self.values]
+        out["criterion"] = self.criterion
         if self.kind == "mdp":
             out["q"] = [[None if np.isnan(x) else float(x) for x in row] for row in self.q]
-            out["policy"] = [int(a) for a in self.policy]
-            out["policy_names"] = [self.model.actions[a] for a in self.policy]
+            if self.horizon is not None:
+                stages = self.info["stage_policies"]
+                out["horizon"] = self.horizon
+                out["policy"] = [[int(a) for a in row] for row in stages]
+                out["policy_names"] = [[self.model.actions[a] for a in row] for row in stages]
+            else:
+                out["policy"] = [int(a) for a in self.policy]
+                out["policy_names"] = [self.model.actions[a] for a in self.policy]
             out["evaluated"] = self.evaluated
             if "action_mask" in self.model.meta:
                 out["action_mask"] = action_mask(self.model).tolist()
@@ -119,6 +139,9 @@ class SolveReport:
             out["start_value"] = self.start_value
         if sol is not None and "stop" in sol.info:
             out["stop"] = str(sol.info["stop"])
+        if sol is not None and sol.gain is not None:
+            out["gain"] = float(sol.gain)
+            out["bias"] = [float(x) for x in sol.bias]
         if self.chain is not None:
             out.update(self.chain)
         return out
@@ -182,15 +205,53 @@ def _masked_greedy(mdp: MDP, q: np.ndarray) -> np.ndarray:
     return greedy_policy(np.where(mask, q, -np.inf))
 
 
-def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: float | None = None,
-                max_iter: int | None = None, spec: str = "<model>") -> SolveReport:
-    """Solve a loaded model (see :func:`solve`)."""
-    from rlkit.mdp import dp
-    from rlkit.mdp.exact import solve_mrp
-
+def _check_options(kind: str, method: str, criterion: str, horizon: Any, policy: Any, device: Any,
+                   spec: str) -> int | None:
+    """The combinations of options that make no sense, refused before any work (``--horizon``
+    returned as an int)."""
     if method not in METHODS:
         raise RlkitError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    if criterion not in CRITERIA:
+        raise RlkitError(f"unknown criterion {criterion!r}; criteria: {', '.join(CRITERIA)}")
+    if horizon is not None:
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or int(horizon) < 1:
+            raise RlkitError(f"--horizon must be a positive number of steps, got {horizon!r}")
+        horizon = int(horizon)
+        if kind != "mdp":
+            raise RlkitError(f"--horizon needs an MDP; {spec} is a {kind}")
+        if criterion == "average" or policy is not None or method not in ("exact", "policy-iteration"):
+            raise RlkitError("--horizon solves by backward induction: it takes no --criterion average, "
+                             "--policy or --method")
+    if criterion == "average":
+        if kind == "chain":
+            raise RlkitError(f"{spec} is a Markov chain: it has no rewards, so no average reward")
+        if method in ("modified-policy-iteration", "gauss-seidel", "lp"):
+            raise RlkitError(f"--method {method} does not apply to --criterion average; use policy-iteration "
+                             "or relative-value-iteration")
+    elif method == "relative-value-iteration":
+        raise RlkitError("--method relative-value-iteration is for --criterion average")
+    if method == "lp" and (kind != "mdp" or policy is not None):
+        raise RlkitError("--method lp solves an MDP for its optimal values (no --policy, no MRP)")
+    if device not in (None, "cpu") and (method not in ("value-iteration", "modified-policy-iteration")
+                                        or policy is not None or criterion == "average"):
+        raise RlkitError(f"--device {device} runs value-iteration and modified-policy-iteration (optimal "
+                         "values, discounted); use --device cpu for the other methods")
+    return horizon
+
+
+def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: float | None = None,
+                max_iter: int | None = None, spec: str = "<model>", criterion: str = "discounted",
+                horizon: int | None = None, threads: int | None = None,
+                device: str | None = None) -> SolveReport:
+    """Solve a loaded model (see :func:`solve`)."""
+    from rlkit.mdp import dp
+    from rlkit.mdp.exact import resolve_threads, solve_mrp
+
     kind = model_kind(model)
+    horizon = _check_options(kind, method, criterion, horizon, policy, device, spec)
+    threads = resolve_threads(threads)
+    if device not in (None, "cpu"):
+        dp._torch_device(device)                  # no CUDA: say so before any work
     opts = _opts(tol, max_iter)
     t0 = time.perf_counter()
     if kind == "chain":
@@ -203,49 +264,73 @@ def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: f
         if policy is not None:
             raise RlkitError(f"{spec} is a Markov reward process: it has no actions, so no policy to "
                              "evaluate")
-        if method == "exact" or method == "policy-iteration":
-            sol = solve_mrp(model)
+        P1 = [model.P] if model.is_sparse else np.asarray(model.P)[None]
+        one = MDP._from_validated(P1, model.R[:, None], model.gamma, model.states, ["-"], model.terminal,
+                                  model.meta)
+        zero = np.zeros(model.n_states, dtype=np.int64)
+        if criterion == "average":
+            sol = dp.evaluate_average(one, zero, what="the process")
+        elif method == "exact" or method == "policy-iteration":
+            sol = solve_mrp(model, threads=threads)
         else:
-            one = MDP([model.P] if model.is_sparse else np.asarray(model.P)[None], model.R[:, None],
-                      model.gamma, states=model.states, actions=["-"], terminal=model.terminal)
-            sol = dp.evaluate(one, np.zeros(model.n_states, dtype=np.int64), method="iterative", **opts)
-            sol.q, sol.policy = None, None
+            sol = dp.evaluate(one, zero, method="iterative", threads=threads, **opts)
+        sol.q, sol.policy = None, None
         return SolveReport(spec=spec, model=model, kind=kind, method=method, solution=sol, values=sol.values,
-                           seconds=time.perf_counter() - t0)
+                           seconds=time.perf_counter() - t0, criterion=criterion)
 
     mdp: MDP = model
     evaluated = None
+    info: dict[str, Any] = {}
     if policy is not None:
         evaluated = str(policy) if isinstance(policy, (str, Path)) else "given"
         pi = load_policy(policy, mdp)
-        eval_method = "exact" if method in ("exact", "policy-iteration") else "iterative"
-        eval_opts = opts if eval_method == "iterative" else {}
-        sol = dp.evaluate(mdp, pi, method=eval_method, **eval_opts)
+        if criterion == "average":
+            if np.ndim(pi) != 1:
+                raise RlkitError("--criterion average evaluates deterministic policies only (one action per "
+                                 "state)")
+            sol = dp.evaluate_average(mdp, pi, what=f"policy {evaluated}")
+        else:
+            eval_method = "exact" if method in ("exact", "policy-iteration") else "iterative"
+            eval_opts = opts if eval_method == "iterative" else {}
+            sol = dp.evaluate(mdp, pi, method=eval_method, threads=threads, **eval_opts)
         chosen = np.asarray(pi) if np.ndim(pi) == 1 else _masked_greedy(mdp, sol.q)
     else:
-        if method in ("exact", "policy-iteration"):
-            sol = dp.policy_iteration(mdp, **({"max_iter": opts["max_iter"]} if "max_iter" in opts else {}))
+        if horizon is not None:
+            sol = dp.backward_induction(mdp, horizon)
+            info["stage_policies"] = sol.info["stage_policies"]
+        elif criterion == "average":
+            if method in ("exact", "policy-iteration"):
+                sol = dp.policy_iteration_average(mdp, **({"max_iter": opts["max_iter"]} if "max_iter" in opts
+                                                          else {}))
+            else:
+                sol = dp.relative_value_iteration(mdp, threads=threads, **opts)
+        elif method in ("exact", "policy-iteration"):
+            sol = dp.policy_iteration(mdp, threads=threads,
+                                      **({"max_iter": opts["max_iter"]} if "max_iter" in opts else {}))
+        elif method == "lp":
+            sol = dp.linear_programming(mdp)
         elif method == "value-iteration":
-            sol = dp.value_iteration(mdp, **opts)
+            sol = dp.value_iteration(mdp, threads=threads, device=device, **opts)
         elif method == "modified-policy-iteration":
-            sol = dp.modified_policy_iteration(mdp, **opts)
+            sol = dp.modified_policy_iteration(mdp, threads=threads, device=device, **opts)
         else:
             sol = dp.gauss_seidel(mdp, **opts)
-        chosen = _masked_greedy(mdp, sol.q)
+        chosen = sol.policy if horizon is not None else _masked_greedy(mdp, sol.q)
     q = np.where(action_mask(mdp), sol.q, np.nan)
+    info["deterministic"] = policy is None or np.ndim(pi) == 1
     return SolveReport(spec=spec, model=mdp, kind=kind, method=method, solution=sol, values=sol.values, q=q,
                        policy=np.asarray(chosen, dtype=np.int64), evaluated=evaluated,
-                       seconds=time.perf_counter() - t0,
-                       info={"deterministic": policy is None or np.ndim(pi) == 1})
+                       seconds=time.perf_counter() - t0, info=info, criterion=criterion, horizon=horizon)
 
 
 def solve(spec: Any, *, gamma: float | None = None, method: str = "exact", policy: Any = None,
-          tol: float | None = None, max_iter: int | None = None,
-          env_kwargs: dict | None = None) -> SolveReport:
+          tol: float | None = None, max_iter: int | None = None, env_kwargs: dict | None = None,
+          criterion: str = "discounted", horizon: int | None = None, threads: int | None = None,
+          device: str | None = None) -> SolveReport:
     """Load ``spec`` and solve it: what ``rlkit solve-mdp`` does.
 
     :param spec: a catalog name, a ``.yaml``/``.json``/``.npz`` path, ``gym:<EnvId>`` or a model.
-    :param gamma: discount overriding the spec's.
+    :param gamma: discount overriding the spec's (not with ``criterion="average"``).
     :param method: one of :data:`METHODS`.
     :param policy: None to optimise; ``"uniform"`` (over each state's available actions), a policy
         file (see :func:`rlkit.mdp.io.load_policy`) or an array, to evaluate that policy.
@@ -253,6 +338,11 @@ def solve(spec: Any, *, gamma: float | None = None, method: str = "exact", polic
         iterative evaluation); solver default if None.
     :param max_iter: iteration limit; solver default if None.
     :param env_kwargs: parameters of the spec (see :func:`rlkit.mdp.io.load`).
+    :param criterion: ``"discounted"`` (the spec's gamma; 1 for episodic models) or ``"average"``
+        (average reward per step of a unichain model: gain and bias).
+    :param horizon: a finite number of steps: backward induction (values at t = 0, one policy per step).
+    :param threads: threads of the sparse products (None: all cores; results do not depend on it).
+    :param device: ``"cpu"`` or ``"cuda"`` (value iteration and modified PI on a GPU).
     :return: :class:`SolveReport`.
 
     Example::
@@ -262,9 +352,19 @@ def solve(spec: Any, *, gamma: float | None = None, method: str = "exact", polic
         >>> round(rep.start_value, 3), rep.solution.converged
         (0.542, True)
     """
+    from rlkit.mdp.exact import resolve_threads
+
+    resolve_threads(threads)
+    if criterion == "average" and gamma is not None:
+        raise RlkitError("--criterion average takes no --gamma: the average reward per step is not "
+                         "discounted")
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer))
+                                or int(horizon) < 1):
+        raise RlkitError(f"--horizon must be a positive number of steps, got {horizon!r}")
     model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
     name = spec if isinstance(spec, (str, Path)) else model.meta.get("name", "<model>")
-    return solve_model(model, method=method, policy=policy, tol=tol, max_iter=max_iter, spec=str(name))
+    return solve_model(model, method=method, policy=policy, tol=tol, max_iter=max_iter, spec=str(name),
+                       criterion=criterion, horizon=horizon, threads=threads, device=device)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -294,7 +394,10 @@ def _header(rep: SolveReport) -> str:
         return f"[bold]{name}[/bold]: Markov chain, {m.n_states} states"
     size = f"{m.n_states} states" + (f", {m.n_actions} actions" if rep.kind == "mdp" else "")
     what = {"mrp": "Markov reward process", "mdp": "MDP"}[rep.kind]
-    return f"[bold]{name}[/bold]: {what}, {size}, gamma = {m.gamma:g}"
+    if rep.criterion == "average":
+        return f"[bold]{name}[/bold]: {what}, {size}, average reward per step"
+    horizon = f", horizon {rep.horizon} steps" if rep.horizon is not None else ""
+    return f"[bold]{name}[/bold]: {what}, {size}, gamma = {m.gamma:g}{horizon}"
 
 
 def _summary(rep: SolveReport) -> str:
@@ -307,6 +410,12 @@ def _summary(rep: SolveReport) -> str:
     status = "converged" if sol.converged else "[red]NOT converged[/red]"
     its = f" after {sol.iterations} iteration{'s' if sol.iterations != 1 else ''}" if sol.iterations else ""
     line = (f"{task} by {method}: {status}{its}, residual {sol.residual:.3g}, {rep.seconds:.3g} s")
+    if sol.gain is not None:
+        line += (f"\ngain (average reward per step): {_fmt(sol.gain, 6)}; the value column is the bias h "
+                 "(mean 0 under the policy's stationary distribution)")
+    if rep.horizon is not None:
+        line += (f"\nvalues and actions at t = 0 of {rep.horizon} steps; the actions of every step "
+                 "t = 0 .. N-1 are in --format json (policy\\[t])")
     if rep.start_value is not None:
         line += f"\nvalue of the start distribution: {_fmt(rep.start_value)}"
     return line
@@ -377,7 +486,7 @@ def _state_table(rep: SolveReport, max_rows: int):
                 row.append(_fmt(ch["expected_steps"][s]))
             table.add_row(*row)
         return table
-    table.add_column("value", justify="right")
+    table.add_column("bias" if rep.criterion == "average" else "value", justify="right")
     show_q = rep.kind == "mdp" and m.n_actions <= 5
     if rep.kind == "mrp":
         table.add_column("reward", justify="right")

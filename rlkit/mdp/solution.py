@@ -30,6 +30,9 @@ class Solution:
     :param method: the solver's name, e.g. ``"value-iteration"``.
     :param seconds: wall time of the solve.
     :param info: anything else a method reports (e.g. the stopping rule used).
+    :param gain: average-reward criterion: the optimal gain (average reward per step), else None.
+    :param bias: average-reward criterion: the bias ``h`` of the returned policy (S,), normalised so
+        that its mean under the policy's stationary distribution is 0, else None.
     """
 
     values: np.ndarray
@@ -42,6 +45,8 @@ class Solution:
     method: str = ""
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    gain: float | None = None
+    bias: np.ndarray | None = None
 
     def __repr__(self) -> str:
         n = self.values.shape[0]
@@ -61,4 +66,6 @@ class Solution:
             "seconds": float(self.seconds),
             "history": [{"iteration": h["iteration"], "residual": float(h["residual"])}
                         for h in self.history],
+            **({} if self.gain is None else {"gain": float(self.gain)}),
+            **({} if self.bias is None else {"bias": self.bias.tolist()}),
         }
