@@ -321,14 +321,19 @@ def control_command(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     plot: str = typer.Option(None, "--plot", help="Write a PNG: the sum of rewards per episode (mean over "
                              "runs, 95% band)."),
+    gif: str = typer.Option(None, "--gif", help="Record an episode of the learned greedy policy to this GIF "
+                            "(or .mp4): gym:FrozenLake-v1, gym:CliffWalking-v1, catalog grid worlds."),
 ) -> None:
     """Learn a policy from samples (SARSA, Q-learning, MC).
 
     SARSA, Expected SARSA, Q-learning, Double Q-learning or Monte Carlo control, many runs at once;
     prints the greedy policy and, with a model, its exact value beside V*.
     """
+    from rlkit import recording
     from rlkit.tabular.control import control
 
+    if gif:
+        recording.check_tabular_output(spec, gif, env_kwargs=_tabular_kwargs(env_kwargs))
     res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
                   seed=seed, q_init=q_init, start=start, max_steps=max_steps,
                   exploring_starts=exploring_starts,
@@ -374,6 +379,11 @@ def control_command(
             typer.echo(f"greedy policy value: undefined ({res.info['policy_value_error']})")
     if written:
         typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+    if gif:
+        rec = recording.record_tabular_policy(spec, res.policy, gif, seed=seed,
+                                              env_kwargs=_tabular_kwargs(env_kwargs))
+        typer.echo(f"wrote {rec.path}: {rec.frames} frames, return {rec.returns[0]:g}",
+                   err=fmt == OutputFormat.json)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,21 +580,33 @@ def evaluate_run_command(
                                        help="Greedy actions (default) or sampled from the policy."),
     seed: int = typer.Option(None, "--seed", "-s", help="Seed of the episodes (default: train's own)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    gif: str = typer.Option(None, "--gif", help="Also record episodes to this GIF (--episodes of them, "
+                            "default 1)."),
+    video: str = typer.Option(None, "--video", help="Also record episodes to this MP4 (video extra)."),
 ) -> None:
     """Evaluate a run's model over whole episodes: mean, std, episodes."""
+    from rlkit import recording
     from rlkit.runs import evaluate_run, read_run_config
 
+    outputs = [recording.check_output(path, opt) for opt, path in (("--gif", gif), ("--video", video))
+               if path]
     ev = evaluate_run(run_dir, episodes=episodes, deterministic=deterministic, seed=seed)
     cfg = read_run_config(run_dir)
+    recs = [recording.record_run(run_dir, path, episodes=episodes or 1, deterministic=deterministic,
+                                 seed=seed) for path in outputs]
     if fmt == OutputFormat.json:
         print_json({"run_dir": run_dir, "env_id": cfg["env_id"], "agent": cfg["agent"], "mean": ev.mean,
                     "std": ev.std, "episodes": ev.episodes, "deterministic": ev.deterministic,
-                    "seed": ev.seed, "length_mean": ev.length_mean})
+                    "seed": ev.seed, "length_mean": ev.length_mean,
+                    **({"recordings": [r.to_dict() for r in recs]} if recs else {})})
         return
     _runs_table(f"{cfg['agent']} on {cfg['env_id']}", [
         ("mean return", f"{ev.mean:.2f}"), ("std", f"{ev.std:.2f}"), ("episodes", str(ev.episodes)),
         ("mean length", f"{ev.length_mean:.1f}"),
         ("actions", "deterministic" if ev.deterministic else "stochastic"), ("run dir", run_dir)])
+    for r in recs:
+        typer.echo(f"wrote {r.path}: {len(r.lengths)} episode(s), {r.frames} frames at {r.fps:g} fps, "
+                   f"returns {', '.join(f'{x:g}' for x in r.returns)}")
 
 
 @app.command("plot")
