@@ -163,8 +163,9 @@ def evaluate_policy_command(
     policy: str = typer.Option("uniform", "--policy", help="uniform | optimal | a .npy/.csv/.json file with "
                                "(S, A) probabilities or (S,) action indices."),
     episodes: int = typer.Option(100, "--episodes", "-e", help="Episodes per run."),
-    alpha: float = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
-                                "without --alpha uses sample averages)."),
+    alpha: str = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
+                              "without --alpha uses sample averages); several, comma-separated "
+                              "(0.05,0.1,0.15), for one curve each."),
     n: int = typer.Option(4, "--n", help="Steps of n-step TD."),
     lam: float = typer.Option(0.9, "--lambda", help="Lambda of TD(lambda), in [0, 1]."),
     trace: str = typer.Option("accumulating", "--trace", help="accumulating | replacing (TD(lambda))."),
@@ -192,27 +193,29 @@ def evaluate_policy_command(
     Many independent runs are advanced together; estimates are scored against the exact values
     when the spec has a model (RMS error per episode, mean over runs).
     """
+    alphas = _alphas(alpha)
     if net is not None:
-        _evaluate_policy_neural(spec, method, policy, episodes, alpha, lam, seed, gamma, env_kwargs, net,
+        if len(alphas) > 1:
+            raise RlkitError("--alpha takes one step size with --net")
+        _evaluate_policy_neural(spec, method, policy, episodes, alphas[0], lam, seed, gamma, env_kwargs, net,
                                 fmt, plot)
         return
-    from rlkit.tabular.prediction import evaluate_policy
+    from rlkit.tabular.prediction import evaluate_policy, evaluate_policy_sweep
 
-    res = evaluate_policy(spec, policy, method=method, episodes=episodes, runs=runs, alpha=alpha, n=n,
-                          lam=lam, trace=trace, seed=seed, gamma=gamma, start=start, init=init,
-                          max_steps=max_steps,
-                          env_kwargs=_tabular_kwargs(env_kwargs))
+    common = dict(method=method, episodes=episodes, runs=runs, n=n, lam=lam, trace=trace, seed=seed,
+                  gamma=gamma, start=start, init=init, max_steps=max_steps,
+                  env_kwargs=_tabular_kwargs(env_kwargs))
+    if len(alphas) > 1:
+        _evaluate_policy_alphas(spec, evaluate_policy_sweep(spec, policy, alphas=alphas, **common), fmt, plot)
+        return
+    res = evaluate_policy(spec, policy, alpha=alphas[0], **common)
     written = None
     if plot:
-        import numpy as np
-
         from rlkit import plotting
 
         title = f"{res.method} on {res.info.get('source', spec)} ({res.runs} runs)"
         if res.rmse_runs is not None:
-            written = plotting.plot_curves({res.method: res.rmse_runs}, x=np.arange(1, res.episodes + 1),
-                                           xlabel="episode", ylabel="RMS error (non-terminal states)",
-                                           title=title, path=plot)
+            written = plotting.plot_step_sizes([res], path=plot)
         else:
             written = plotting.plot_values(res.values, states=res.states, title=title, path=plot)
     if fmt == OutputFormat.json:
@@ -240,6 +243,41 @@ def evaluate_policy_command(
                        f"{res.seconds:.3g} s")
         else:
             typer.echo(f"no model, so no exact values; {res.seconds:.3g} s")
+    if written:
+        typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+
+
+def _alphas(text: str | None) -> list[float | None]:
+    """``--alpha``: None, one step size, or several comma-separated (checked by the estimators)."""
+    if text is None:
+        return [None]
+    try:
+        return [float(x) for x in text.split(",") if x.strip()] or [None]
+    except ValueError:
+        raise RlkitError(f"--alpha must be a number or comma-separated numbers, got {text!r}") from None
+
+
+def _evaluate_policy_alphas(spec: str, results: list, fmt: OutputFormat, plot: str | None) -> None:
+    """Output of ``evaluate-policy --alpha A,B,...``: one row (JSON object) per step size."""
+    written = None
+    if plot:
+        from rlkit import plotting
+
+        written = plotting.plot_step_sizes(results, path=plot)
+    if fmt == OutputFormat.json:
+        print_json({"spec": spec, "results": [r.to_dict() for r in results]})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        first = results[0]
+        table = Table(title=f"{first.method} on {first.info.get('source', spec)}: {first.runs} run(s) x "
+                      f"{first.episodes} episodes, gamma={first.gamma:g}")
+        for col in ("alpha", "RMS error after the last episode", "of the run-averaged estimate"):
+            table.add_column(col, justify="right")
+        for r in results:
+            table.add_row(_fmt(r.params.get("alpha")), _fmt(r.rmse), _fmt(r.rmse_of_mean))
+        Console().print(table)
     if written:
         typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
 
@@ -340,16 +378,12 @@ def control_command(
                   env_kwargs=_tabular_kwargs(env_kwargs))
     written = None
     if plot:
-        import numpy as np
-
         from rlkit import plotting
 
-        written = plotting.plot_curves({res.method: res.returns_runs},
-                                       x=np.arange(1, res.episodes + 1), xlabel="episode",
-                                       ylabel="sum of rewards in the episode",
-                                       title=f"{res.method} on {res.info.get('source', spec)} "
-                                       f"({res.runs} runs)",
-                                       path=plot)
+        p = ", ".join(f"{k}={v}" for k, v in res.params.items())
+        written = plotting.plot_returns({res.method: res.returns_runs}, path=plot,
+                                        title=f"{res.method} ({p}) on {res.info.get('source', spec)}: "
+                                        f"{res.runs} run(s)")
     if fmt == OutputFormat.json:
         out = res.to_dict()
         out["spec"] = spec
