@@ -28,6 +28,7 @@ from rlkit.errors import RlkitError
 
 __all__ = [
     "ARROWS", "CELL_KINDS", "action_direction", "cell_kinds", "mean_and_band", "moving_average",
+    "new_figure",
     "plot_curves", "plot_returns", "plot_step_sizes", "plot_values", "returns_figure", "robust_limits",
     "step_sizes_figure",
     "values_figure",
@@ -46,7 +47,9 @@ def action_direction(name: str) -> tuple[float, float] | None:
     return ARROWS.get(str(name).strip().lower())
 
 
-def _figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]):
+    """A :class:`matplotlib.figure.Figure` on its own Agg canvas: drawn and saved without pyplot, so
+    neither a display nor the caller's backend (a notebook's inline one) is touched."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -137,11 +140,12 @@ def values_figure(values: Any, *, grid: tuple[int, int] | None = None, policy: A
 
 
 #: cell kind -> (face colour, label written in the cell) of the cells a value heatmap does not colour.
+#: Colours outside viridis' purple-blue-green-yellow, so that no value is mistaken for them.
 CELL_KINDS: dict[str, tuple[str, str]] = {
-    "wall": ("#555555", ""),
-    "hole": ("#1f2a4d", "hole"),
+    "wall": ("#8c8c8c", ""),
+    "hole": ("#2b2b2b", "hole"),
     "cliff": ("#7b4a2d", "cliff"),
-    "goal": ("#2e8b3e", "goal"),
+    "goal": ("#d62728", "goal"),
     "terminal": ("#b9b9b9", "terminal"),
     "unreachable": ("#e3e3e3", "unreachable"),
 }
@@ -177,7 +181,7 @@ def _grid_figure(v, rows, cols, pi, actions, title, grid_map, term, unreach, val
     special = np.array([k is not None for k in kinds])
     img = np.ma.masked_array(v.reshape(rows, cols), mask=special.reshape(rows, cols) | ~np.isfinite(
         v.reshape(rows, cols)))
-    fig = _figure((max(4.5, 0.9 * cols + 2.0), max(3.4, 0.9 * rows + 1.4)))
+    fig = new_figure((max(4.5, 0.9 * cols + 2.0), max(3.4, 0.9 * rows + 1.4)))
     ax = fig.add_subplot(1, 1, 1)
     try:
         colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
@@ -235,7 +239,7 @@ def _grid_figure(v, rows, cols, pi, actions, title, grid_map, term, unreach, val
 
 def _bars_figure(v, pi, actions, title, states, term, value_label):
     S = v.shape[0]
-    fig = _figure((min(14.0, max(5.0, 0.35 * S + 2)) if S <= 60 else 8.0, 4.0))
+    fig = new_figure((min(14.0, max(5.0, 0.35 * S + 2)) if S <= 60 else 8.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(S)
     if S <= 200:
@@ -312,7 +316,7 @@ def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step
     """
     if not curves:
         raise RlkitError("plot_curves needs at least one curve")
-    fig = _figure((7.0, 4.2))
+    fig = new_figure((7.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for name, runs in curves.items():
         mean, lo, hi = mean_and_band(runs, band)
@@ -379,7 +383,7 @@ def returns_figure(curves: Mapping[str, Any], *, title: str | None = None, windo
     """
     if not curves:
         raise RlkitError("returns_figure needs at least one curve")
-    fig = _figure((7.5, 4.4))
+    fig = new_figure((7.5, 4.4))
     ax = fig.add_subplot(1, 1, 1)
     raw_all = []
     for name, runs in curves.items():
@@ -427,7 +431,7 @@ def step_sizes_figure(results: Sequence[Any], *, title: str | None = None):
     results = [r for r in results if r.rmse_runs is not None]
     if not results:
         raise RlkitError("no RMS error to plot: the spec has no model to compare the estimates with")
-    fig = _figure((7.0, 4.3))
+    fig = new_figure((7.0, 4.3))
     ax = fig.add_subplot(1, 1, 1)
     for res in results:
         runs = np.hstack([np.full((res.runs, 1), res.rmse_initial), res.rmse_runs])
