@@ -793,6 +793,83 @@ def sweep_cmd(
         typer.echo(result.best_preset_path.read_text())
 
 
+@app.command("presets")
+def presets_command(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """List the envs each agent has a tuned preset for (agents/<agent>.yaml)."""
+    from rlkit.agents.presets import preset_envs
+    from rlkit.catalog import catalog_files
+
+    presets = {agent: preset_envs(agent) for agent in catalog_files("agents")}
+    if fmt == OutputFormat.json:
+        print_json(presets)
+        return
+    for agent, envs in presets.items():
+        typer.echo(f"{agent + ':':<11}{', '.join(envs)}")
+    typer.echo("other envs use the agent's `default` preset: rlkit train --env ENV --agent AGENT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Help: flags shown as flags, examples under every command
+# ---------------------------------------------------------------------------------------------
+
+#: command -> examples printed at the end of its --help.
+EXAMPLES: dict[str, list[str]] = {
+    "envs": ["rlkit envs", "rlkit envs --format json"],
+    "solve-mdp": ["rlkit solve-mdp student-mdp", "rlkit solve-mdp gridworld-4x4 --policy uniform",
+                  "rlkit solve-mdp gym:FrozenLake-v1 --method value-iteration --gamma 0.99 --plot fl.png"],
+    "evaluate-policy": ["rlkit evaluate-policy random-walk --method td --alpha 0.05,0.1,0.15 --init 0.5 "
+                        "--runs 100 --plot td.png",
+                        "rlkit evaluate-policy gridworld-4x4 --method td-lambda --lambda 0.8 --runs 50",
+                        "rlkit evaluate-policy CartPole-v1 --net mlp --method td --episodes 200"],
+    "control": ["rlkit control cliff-walking --method sarsa --alpha 0.5 --runs 50 --plot sarsa.png",
+                "rlkit control gym:FrozenLake-v1 --episodes 5000 --epsilon exp:1,0.999,0.05 --gif lake.gif"],
+    "train": ["rlkit train --env CartPole-v1 --seed 0",
+              "rlkit train --env Acrobot-v1 --set learning_rate=3e-3 --set policy.net.hidden=[64,64]",
+              "rlkit train --resume runs/CartPole-v1/reinforce/<time>-s0"],
+    "evaluate": ["rlkit evaluate runs/CartPole-v1/reinforce/<time>-s0 --episodes 100",
+                 "rlkit evaluate RUN_DIR --episodes 2 --gif cartpole.gif",
+                 "rlkit evaluate RUN_DIR --video cartpole.mp4   (needs the video extra)"],
+    "plot": ["rlkit plot runs/CartPole-v1/reinforce/*", "rlkit plot RUN_A RUN_B --out both.png"],
+    "compare": ["rlkit compare --env CartPole-v1 --agents reinforce,sb3-ppo --seeds 2 -t 20000",
+                "rlkit compare --env CartPole-v1 --backend ray --ray-address 10.0.0.1:6379"],
+    "sweep": ["rlkit sweep --agent reinforce --env CartPole-v1 --grid learning_rate=0.003,0.001 --seeds 3"],
+    "presets": ["rlkit presets", "rlkit presets --format json"],
+    "supervised train": ["rlkit supervised train --model cnn",
+                         "rlkit supervised train --model rnn --epochs 6"],
+    "supervised evaluate": ["rlkit supervised evaluate runs/mnist/cnn/<time>-s0"],
+}
+
+
+def _add_examples() -> None:
+    for prefix, typer_app in (("", app), ("supervised ", supervised_app)):
+        for info in typer_app.registered_commands:
+            examples = EXAMPLES.get(prefix + (info.name or ""))
+            if examples and info.epilog is None:
+                info.epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples)
+
+
+def _flags_without_type() -> None:
+    """typer's help prints a type after every option, ``--quiet <bool>`` for a flag, which reads as if
+    it took a value: a flag gets no type column."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_rlkit", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._rlkit = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_add_examples()
+_flags_without_type()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rlkit`` console script."""
     try:
