@@ -175,8 +175,9 @@ def evaluate_policy_command(
     policy: str = typer.Option("uniform", "--policy", help="uniform | optimal | a .npy/.csv/.json file with "
                                "(S, A) probabilities or (S,) action indices."),
     episodes: int = typer.Option(100, "--episodes", "-e", help="Episodes per run."),
-    alpha: float = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
-                                "without --alpha uses sample averages)."),
+    alpha: str = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
+                              "without --alpha uses sample averages); several, comma-separated "
+                              "(0.05,0.1,0.15), for one curve each."),
     n: int = typer.Option(4, "--n", help="Steps of n-step TD."),
     lam: float = typer.Option(0.9, "--lambda", help="Lambda of TD(lambda), in [0, 1]."),
     trace: str = typer.Option("accumulating", "--trace", help="accumulating | replacing (TD(lambda))."),
@@ -204,27 +205,29 @@ def evaluate_policy_command(
     Many independent runs are advanced together; estimates are scored against the exact values
     when the spec has a model (RMS error per episode, mean over runs).
     """
+    alphas = _alphas(alpha)
     if net is not None:
-        _evaluate_policy_neural(spec, method, policy, episodes, alpha, lam, seed, gamma, env_kwargs, net,
+        if len(alphas) > 1:
+            raise RlkitError("--alpha takes one step size with --net")
+        _evaluate_policy_neural(spec, method, policy, episodes, alphas[0], lam, seed, gamma, env_kwargs, net,
                                 fmt, plot)
         return
-    from rlkit.tabular.prediction import evaluate_policy
+    from rlkit.tabular.prediction import evaluate_policy, evaluate_policy_sweep
 
-    res = evaluate_policy(spec, policy, method=method, episodes=episodes, runs=runs, alpha=alpha, n=n,
-                          lam=lam, trace=trace, seed=seed, gamma=gamma, start=start, init=init,
-                          max_steps=max_steps,
-                          env_kwargs=_tabular_kwargs(env_kwargs))
+    common = dict(method=method, episodes=episodes, runs=runs, n=n, lam=lam, trace=trace, seed=seed,
+                  gamma=gamma, start=start, init=init, max_steps=max_steps,
+                  env_kwargs=_tabular_kwargs(env_kwargs))
+    if len(alphas) > 1:
+        _evaluate_policy_alphas(spec, evaluate_policy_sweep(spec, policy, alphas=alphas, **common), fmt, plot)
+        return
+    res = evaluate_policy(spec, policy, alpha=alphas[0], **common)
     written = None
     if plot:
-        import numpy as np
-
         from rlkit import plotting
 
         title = f"{res.method} on {res.info.get('source', spec)} ({res.runs} runs)"
         if res.rmse_runs is not None:
-            written = plotting.plot_curves({res.method: res.rmse_runs}, x=np.arange(1, res.episodes + 1),
-                                           xlabel="episode", ylabel="RMS error (non-terminal states)",
-                                           title=title, path=plot)
+            written = plotting.plot_step_sizes([res], path=plot)
         else:
             written = plotting.plot_values(res.values, states=res.states, title=title, path=plot)
     if fmt == OutputFormat.json:
@@ -252,6 +255,41 @@ def evaluate_policy_command(
                        f"{res.seconds:.3g} s")
         else:
             typer.echo(f"no model, so no exact values; {res.seconds:.3g} s")
+    if written:
+        typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+
+
+def _alphas(text: str | None) -> list[float | None]:
+    """``--alpha``: None, one step size, or several comma-separated (checked by the estimators)."""
+    if text is None:
+        return [None]
+    try:
+        return [float(x) for x in text.split(",") if x.strip()] or [None]
+    except ValueError:
+        raise RlkitError(f"--alpha must be a number or comma-separated numbers, got {text!r}") from None
+
+
+def _evaluate_policy_alphas(spec: str, results: list, fmt: OutputFormat, plot: str | None) -> None:
+    """Output of ``evaluate-policy --alpha A,B,...``: one row (JSON object) per step size."""
+    written = None
+    if plot:
+        from rlkit import plotting
+
+        written = plotting.plot_step_sizes(results, path=plot)
+    if fmt == OutputFormat.json:
+        print_json({"spec": spec, "results": [r.to_dict() for r in results]})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        first = results[0]
+        table = Table(title=f"{first.method} on {first.info.get('source', spec)}: {first.runs} run(s) x "
+                      f"{first.episodes} episodes, gamma={first.gamma:g}")
+        for col in ("alpha", "RMS error after the last episode", "of the run-averaged estimate"):
+            table.add_column(col, justify="right")
+        for r in results:
+            table.add_row(_fmt(r.params.get("alpha")), _fmt(r.rmse), _fmt(r.rmse_of_mean))
+        Console().print(table)
     if written:
         typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
 
@@ -339,30 +377,31 @@ def control_command(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     plot: str = typer.Option(None, "--plot", help="Write a PNG: the sum of rewards per episode (mean over "
                              "runs, 95% band)."),
+    gif: str = typer.Option(None, "--gif", help="Record an episode of the learned greedy policy to this GIF "
+                            "(or .mp4): gym:FrozenLake-v1, gym:CliffWalking-v1, catalog grid worlds."),
 ) -> None:
     """Learn a policy from samples (SARSA, Q-learning, MC).
 
     SARSA, Expected SARSA, Q-learning, Double Q-learning or Monte Carlo control, many runs at once;
     prints the greedy policy and, with a model, its exact value beside V*.
     """
+    from rlkit import recording
     from rlkit.tabular.control import control
 
+    if gif:
+        recording.check_tabular_output(spec, gif, env_kwargs=_tabular_kwargs(env_kwargs))
     res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
                   seed=seed, q_init=q_init, start=start, max_steps=max_steps,
                   exploring_starts=exploring_starts,
                   env_kwargs=_tabular_kwargs(env_kwargs))
     written = None
     if plot:
-        import numpy as np
-
         from rlkit import plotting
 
-        written = plotting.plot_curves({res.method: res.returns_runs},
-                                       x=np.arange(1, res.episodes + 1), xlabel="episode",
-                                       ylabel="sum of rewards in the episode",
-                                       title=f"{res.method} on {res.info.get('source', spec)} "
-                                       f"({res.runs} runs)",
-                                       path=plot)
+        p = ", ".join(f"{k}={v}" for k, v in res.params.items())
+        written = plotting.plot_returns({res.method: res.returns_runs}, path=plot,
+                                        title=f"{res.method} ({p}) on {res.info.get('source', spec)}: "
+                                        f"{res.runs} run(s)")
     if fmt == OutputFormat.json:
         out = res.to_dict()
         out["spec"] = spec
@@ -392,6 +431,11 @@ def control_command(
             typer.echo(f"greedy policy value: undefined ({res.info['policy_value_error']})")
     if written:
         typer.echo(f"wrote plot: {written}", err=fmt == OutputFormat.json)
+    if gif:
+        rec = recording.record_tabular_policy(spec, res.policy, gif, seed=seed,
+                                              env_kwargs=_tabular_kwargs(env_kwargs))
+        typer.echo(f"wrote {rec.path}: {rec.frames} frames, return {rec.returns[0]:g}",
+                   err=fmt == OutputFormat.json)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,25 +663,37 @@ def evaluate_run_command(
     model: str = typer.Option(None, "--model", "-m", help="best (best_model.pt) or last (model.pt, or the "
                               "last checkpoint of an unfinished run); default: best when the run has one."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    gif: str = typer.Option(None, "--gif", help="Also record episodes to this GIF (--episodes of them, "
+                            "default 1)."),
+    video: str = typer.Option(None, "--video", help="Also record episodes to this MP4 (video extra)."),
 ) -> None:
     """Evaluate a run's model over whole episodes: mean, std, episodes."""
     from pathlib import Path
 
+    from rlkit import recording
     from rlkit.runs import evaluate_run, read_run_config
     from rlkit.runs.rundir import BEST_MODEL
 
+    outputs = [recording.check_output(path, opt) for opt, path in (("--gif", gif), ("--video", video))
+               if path]
     ev = evaluate_run(run_dir, episodes=episodes, deterministic=deterministic, seed=seed, model=model)
     cfg = read_run_config(run_dir)
     which = model or ("best" if (Path(run_dir) / BEST_MODEL).is_file() else "last")
+    recs = [recording.record_run(run_dir, path, episodes=episodes or 1, deterministic=deterministic,
+                                 seed=seed, model=which) for path in outputs]
     if fmt == OutputFormat.json:
         print_json({"run_dir": run_dir, "env_id": cfg["env_id"], "agent": cfg["agent"], "model": which,
                     "mean": ev.mean, "std": ev.std, "episodes": ev.episodes,
-                    "deterministic": ev.deterministic, "seed": ev.seed, "length_mean": ev.length_mean})
+                    "deterministic": ev.deterministic, "seed": ev.seed, "length_mean": ev.length_mean,
+                    **({"recordings": [r.to_dict() for r in recs]} if recs else {})})
         return
     _runs_table(f"{cfg['agent']} on {cfg['env_id']} ({which} model)", [
         ("mean return", f"{ev.mean:.2f}"), ("std", f"{ev.std:.2f}"), ("episodes", str(ev.episodes)),
         ("mean length", f"{ev.length_mean:.1f}"),
         ("actions", "deterministic" if ev.deterministic else "stochastic"), ("run dir", run_dir)])
+    for r in recs:
+        typer.echo(f"wrote {r.path}: {len(r.lengths)} episode(s), {r.frames} frames at {r.fps:g} fps, "
+                   f"returns {', '.join(f'{x:g}' for x in r.returns)}")
 
 
 @app.command("plot")
@@ -821,6 +877,83 @@ def sweep_cmd(
     if result.best_preset_path is not None:
         typer.echo(f"best: {result.best_config_id}; preset snippet in {result.best_preset_path}:")
         typer.echo(result.best_preset_path.read_text())
+
+
+@app.command("presets")
+def presets_command(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+) -> None:
+    """List the envs each agent has a tuned preset for (agents/<agent>.yaml)."""
+    from rlkit.agents.presets import preset_envs
+    from rlkit.catalog import catalog_files
+
+    presets = {agent: preset_envs(agent) for agent in catalog_files("agents")}
+    if fmt == OutputFormat.json:
+        print_json(presets)
+        return
+    for agent, envs in presets.items():
+        typer.echo(f"{agent + ':':<11}{', '.join(envs)}")
+    typer.echo("other envs use the agent's `default` preset: rlkit train --env ENV --agent AGENT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Help: flags shown as flags, examples under every command
+# ---------------------------------------------------------------------------------------------
+
+#: command -> examples printed at the end of its --help.
+EXAMPLES: dict[str, list[str]] = {
+    "envs": ["rlkit envs", "rlkit envs --format json"],
+    "solve-mdp": ["rlkit solve-mdp student-mdp", "rlkit solve-mdp gridworld-4x4 --policy uniform",
+                  "rlkit solve-mdp gym:FrozenLake-v1 --method value-iteration --gamma 0.99 --plot fl.png"],
+    "evaluate-policy": ["rlkit evaluate-policy random-walk --method td --alpha 0.05,0.1,0.15 --init 0.5 "
+                        "--runs 100 --plot td.png",
+                        "rlkit evaluate-policy gridworld-4x4 --method td-lambda --lambda 0.8 --runs 50",
+                        "rlkit evaluate-policy CartPole-v1 --net mlp --method td --episodes 200"],
+    "control": ["rlkit control cliff-walking --method sarsa --alpha 0.5 --runs 50 --plot sarsa.png",
+                "rlkit control gym:FrozenLake-v1 --episodes 5000 --epsilon exp:1,0.999,0.05 --gif lake.gif"],
+    "train": ["rlkit train --env CartPole-v1 --seed 0",
+              "rlkit train --env Acrobot-v1 --set learning_rate=3e-3 --set policy.net.hidden=[64,64]",
+              "rlkit train --resume runs/CartPole-v1/reinforce/<time>-s0"],
+    "evaluate": ["rlkit evaluate runs/CartPole-v1/reinforce/<time>-s0 --episodes 100",
+                 "rlkit evaluate RUN_DIR --episodes 2 --gif cartpole.gif",
+                 "rlkit evaluate RUN_DIR --video cartpole.mp4   (needs the video extra)"],
+    "plot": ["rlkit plot runs/CartPole-v1/reinforce/*", "rlkit plot RUN_A RUN_B --out both.png"],
+    "compare": ["rlkit compare --env CartPole-v1 --agents reinforce,sb3-ppo --seeds 2 -t 20000",
+                "rlkit compare --env CartPole-v1 --backend ray --ray-address 10.0.0.1:6379"],
+    "sweep": ["rlkit sweep --agent reinforce --env CartPole-v1 --grid learning_rate=0.003,0.001 --seeds 3"],
+    "presets": ["rlkit presets", "rlkit presets --format json"],
+    "supervised train": ["rlkit supervised train --model cnn",
+                         "rlkit supervised train --model rnn --epochs 6"],
+    "supervised evaluate": ["rlkit supervised evaluate runs/mnist/cnn/<time>-s0"],
+}
+
+
+def _add_examples() -> None:
+    for prefix, typer_app in (("", app), ("supervised ", supervised_app)):
+        for info in typer_app.registered_commands:
+            examples = EXAMPLES.get(prefix + (info.name or ""))
+            if examples and info.epilog is None:
+                info.epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples)
+
+
+def _flags_without_type() -> None:
+    """typer's help prints a type after every option, ``--quiet <bool>`` for a flag, which reads as if
+    it took a value: a flag gets no type column."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_rlkit", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._rlkit = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_add_examples()
+_flags_without_type()
 
 
 def _given_path(filename: object, args: list[str]) -> bool:

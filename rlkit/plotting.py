@@ -26,7 +26,13 @@ import numpy as np
 from rlkit._io import atomic_write
 from rlkit.errors import RlkitError
 
-__all__ = ["ARROWS", "action_direction", "mean_and_band", "plot_curves", "plot_values"]
+__all__ = [
+    "ARROWS", "CELL_KINDS", "action_direction", "cell_kinds", "mean_and_band", "moving_average",
+    "new_figure",
+    "plot_curves", "plot_returns", "plot_step_sizes", "plot_values", "returns_figure", "robust_limits",
+    "step_sizes_figure",
+    "values_figure",
+]
 
 #: (dx, dy) on the page (y up) for the action names rlkit and Gymnasium use.
 ARROWS: dict[str, tuple[float, float]] = {
@@ -41,7 +47,9 @@ def action_direction(name: str) -> tuple[float, float] | None:
     return ARROWS.get(str(name).strip().lower())
 
 
-def _figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]):
+    """A :class:`matplotlib.figure.Figure` on its own Agg canvas: drawn and saved without pyplot, so
+    neither a display nor the caller's backend (a notebook's inline one) is touched."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -78,7 +86,8 @@ def _policy_matrix(policy: Any, S: int, A: int | None) -> np.ndarray | None:
 def plot_values(values: Any, *, grid: tuple[int, int] | None = None, policy: Any = None,
                 actions: Sequence[str] | None = None, title: str | None = None, path: str | Path,
                 grid_map: Sequence[str] | None = None, states: Sequence[str] | None = None,
-                terminal: Any = None, cmap: str = "viridis") -> Path:
+                terminal: Any = None, unreachable: Any = None, value_label: str = "value",
+                cmap: str = "viridis") -> Path:
     """Plot state values: a heatmap with policy arrows for a grid, a bar chart otherwise.
 
     :param values: (S,) state values (or any per-state quantity, e.g. a stationary distribution).
@@ -89,62 +98,123 @@ def plot_values(values: Any, *, grid: tuple[int, int] | None = None, policy: Any
         arrows, other names are written in the cell.
     :param title: figure title.
     :param path: PNG file to write.
-    :param grid_map: rows of cell letters (FrozenLake-style); walls are greyed, H/G/C/S are marked.
+    :param grid_map: rows of cell letters (FrozenLake-style): walls (``W``/``#``), holes (``H``),
+        the goal (``G``) and cliff cells (``C``) are drawn in colours of their own, without a value.
     :param states: state names for the bar chart's ticks.
-    :param terminal: bool (S,) of terminal states (no arrows there).
+    :param terminal: bool (S,) of terminal states: greyed out, no value colour, no arrows.
+    :param unreachable: bool (S,) of states no episode can visit: greyed out too.
+    :param value_label: what the colour bar (or the bar chart's y axis) shows, e.g. ``"V*(s)"``.
     :param cmap: matplotlib colour map of the heatmap.
     :return: the path written.
     """
+    return _save(values_figure(values, grid=grid, policy=policy, actions=actions, title=title,
+                               grid_map=grid_map, states=states, terminal=terminal, unreachable=unreachable,
+                               value_label=value_label, cmap=cmap), path)
+
+
+def _state_mask(mask: Any, S: int, name: str) -> np.ndarray:
+    out = np.zeros(S, bool) if mask is None else np.asarray(mask, bool).ravel()
+    if out.shape != (S,):
+        raise RlkitError(f"{name} must have {S} entries, got {out.shape}")
+    return out
+
+
+def values_figure(values: Any, *, grid: tuple[int, int] | None = None, policy: Any = None,
+                  actions: Sequence[str] | None = None, title: str | None = None,
+                  grid_map: Sequence[str] | None = None, states: Sequence[str] | None = None,
+                  terminal: Any = None, unreachable: Any = None, value_label: str = "value",
+                  cmap: str = "viridis"):
+    """The :class:`matplotlib.figure.Figure` that :func:`plot_values` writes (same parameters)."""
     v = np.asarray(values, dtype=float).ravel()
     S = v.shape[0]
     A = len(actions) if actions is not None else None
     pi = _policy_matrix(policy, S, A)
-    term = np.zeros(S, bool) if terminal is None else np.asarray(terminal, bool).ravel()
-    if term.shape != (S,):
-        raise RlkitError(f"terminal must have {S} entries, got {term.shape}")
+    term = _state_mask(terminal, S, "terminal")
+    unreach = _state_mask(unreachable, S, "unreachable")
     if grid is not None:
         rows, cols = (int(x) for x in grid)
         if rows * cols != S:
             raise RlkitError(f"grid {rows}x{cols} has {rows * cols} cells but there are {S} values")
-        return _plot_grid(v, rows, cols, pi, actions, title, path, grid_map, term, cmap)
-    return _plot_bars(v, pi, actions, title, path, states, term)
+        return _grid_figure(v, rows, cols, pi, actions, title, grid_map, term, unreach, value_label, cmap)
+    return _bars_figure(v, pi, actions, title, states, term, value_label)
 
 
-def _plot_grid(v, rows, cols, pi, actions, title, path, grid_map, term, cmap) -> Path:
+#: cell kind -> (face colour, label written in the cell) of the cells a value heatmap does not colour.
+#: Colours outside viridis' purple-blue-green-yellow, so that no value is mistaken for them.
+CELL_KINDS: dict[str, tuple[str, str]] = {
+    "wall": ("#8c8c8c", ""),
+    "hole": ("#2b2b2b", "hole"),
+    "cliff": ("#7b4a2d", "cliff"),
+    "goal": ("#d62728", "goal"),
+    "terminal": ("#b9b9b9", "terminal"),
+    "unreachable": ("#e3e3e3", "unreachable"),
+}
+_LETTER_KINDS = {"W": "wall", "#": "wall", "H": "hole", "C": "cliff", "G": "goal"}
+
+
+def cell_kinds(S: int, cols: int, grid_map: Sequence[str] | None, terminal: np.ndarray,
+               unreachable: np.ndarray) -> list[str | None]:
+    """Per state: the kind of cell drawn without a value colour (see :data:`CELL_KINDS`), or None."""
+    rows = S // cols
     letters = None
     if grid_map is not None:
-        letters = np.array([list(r) for r in grid_map])
-        if letters.shape != (rows, cols):
+        letters = [str(r) for r in grid_map]
+        if len(letters) != rows or any(len(r) != cols for r in letters):
             letters = None
-    wall = np.zeros((rows, cols), bool) if letters is None else np.isin(letters, ["W", "#"])
-    img = np.ma.masked_array(v.reshape(rows, cols), mask=wall)
-    fig = _figure((max(4.0, 0.9 * cols + 1.5), max(3.0, 0.9 * rows + 0.8)))
-    ax = fig.add_subplot(1, 1, 1)
-    import matplotlib
+    kinds: list[str | None] = []
+    for s in range(S):
+        r, c = divmod(s, cols)
+        kind = _LETTER_KINDS.get(letters[r][c]) if letters is not None else None
+        if kind is None and terminal[s]:
+            kind = "terminal"
+        if kind is None and unreachable[s]:
+            kind = "unreachable"
+        kinds.append(kind)
+    return kinds
 
+
+def _grid_figure(v, rows, cols, pi, actions, title, grid_map, term, unreach, value_label, cmap):
+    import matplotlib
+    from matplotlib.patches import Patch, Rectangle
+
+    kinds = cell_kinds(rows * cols, cols, grid_map, term, unreach)
+    special = np.array([k is not None for k in kinds])
+    img = np.ma.masked_array(v.reshape(rows, cols), mask=special.reshape(rows, cols) | ~np.isfinite(
+        v.reshape(rows, cols)))
+    fig = new_figure((max(4.5, 0.9 * cols + 2.0), max(3.4, 0.9 * rows + 1.4)))
+    ax = fig.add_subplot(1, 1, 1)
     try:
-        colormap = matplotlib.colormaps[cmap].with_extremes(bad="#555555")
+        colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
     except KeyError:
         raise RlkitError(f"unknown colour map {cmap!r}") from None
-    im = ax.imshow(img, cmap=colormap, origin="upper")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    shown = v[~special & np.isfinite(v)]
+    lo, hi = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    im = ax.imshow(img, cmap=colormap, origin="upper", vmin=lo, vmax=hi)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label(value_label)
     ax.set_xticks(range(cols))
     ax.set_yticks(range(rows))
-    finite = v[np.isfinite(v)]
-    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    mid = (lo + hi) / 2
     small = rows * cols <= 150
     for s in range(rows * cols):
         r, c = divmod(s, cols)
-        if wall[r, c]:
+        kind = kinds[s]
+        if kind is not None:
+            face, label = CELL_KINDS[kind]
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=face, edgecolor="white", lw=0.5,
+                                   gid=f"cell:{kind}:{s}"))
+            if small and label and cols <= 16:
+                ax.text(c, r, label, ha="center", va="center", fontsize=6.5,
+                        color="white" if kind in ("hole", "cliff", "goal", "wall") else "#444444")
             continue
         colour = "black" if v[s] > mid else "white"
-        letter = letters[r, c] if letters is not None else ""
         if small:
-            label = f"{v[s]:.3g}"
-            if letter in ("H", "G", "S", "C"):
-                label = f"{letter}\n{label}"
-            ax.text(c, r + 0.3, label, ha="center", va="center", fontsize=7, color=colour)
-        if pi is None or term[s] or letter in ("H", "G"):
+            ax.text(c, r + 0.3, f"{v[s]:.3g}", ha="center", va="center", fontsize=7, color=colour)
+        if pi is None:
             continue
         for a in np.flatnonzero(pi[s] > 1e-12):
             name = actions[a] if actions is not None and a < len(actions) else str(a)
@@ -155,14 +225,21 @@ def _plot_grid(v, rows, cols, pi, actions, title, path, grid_map, term, cmap) ->
             length = 0.35 * pi[s, a]
             ax.arrow(c - d[0] * length / 2, r + d[1] * length / 2, d[0] * length, -d[1] * length,
                      head_width=0.12, head_length=0.1, length_includes_head=True, color=colour)
+    present = [k for k in CELL_KINDS if k in kinds]
+    if present:
+        ax.legend(handles=[Patch(facecolor=CELL_KINDS[k][0], edgecolor="#999999", label=k) for k in present],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.14 if rows > 2 else -0.3), ncol=len(present),
+                  fontsize=7, frameon=False)
     if title:
-        ax.set_title(title)
-    return _save(fig, path)
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, width=int(fig.get_figwidth() * 9))), fontsize=10)
+    return fig
 
 
-def _plot_bars(v, pi, actions, title, path, states, term) -> Path:
+def _bars_figure(v, pi, actions, title, states, term, value_label):
     S = v.shape[0]
-    fig = _figure((min(14.0, max(5.0, 0.35 * S + 2)) if S <= 60 else 8.0, 4.0))
+    fig = new_figure((min(14.0, max(5.0, 0.35 * S + 2)) if S <= 60 else 8.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(S)
     if S <= 200:
@@ -175,7 +252,7 @@ def _plot_bars(v, pi, actions, title, path, states, term) -> Path:
         ax.set_xticklabels([str(s) for s in states], rotation=45 if S > 8 else 0,
                            ha="right" if S > 8 else "center", fontsize=8)
     ax.set_xlabel("state")
-    ax.set_ylabel("value")
+    ax.set_ylabel(value_label)
     ax.axhline(0.0, color="black", lw=0.6)
     if pi is not None and S <= 30:
         best = pi.argmax(axis=1)
@@ -187,7 +264,7 @@ def _plot_bars(v, pi, actions, title, path, states, term) -> Path:
                         ha="center", fontsize=7)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return fig
 
 
 def mean_and_band(runs: Any, band: str | None = "ci95") -> tuple[np.ndarray, np.ndarray | None,
@@ -245,7 +322,7 @@ def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step
     """
     if not curves:
         raise RlkitError("plot_curves needs at least one curve")
-    fig = _figure((7.0, 4.2))
+    fig = new_figure((7.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for name, runs in curves.items():
         mean, lo, hi = mean_and_band(runs, band)
@@ -272,3 +349,125 @@ def plot_curves(curves: Mapping[str, Any], *, x: Any = None, xlabel: str = "step
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tabular learning: returns per episode (control) and RMS error per step size (prediction)
+# ---------------------------------------------------------------------------------------------
+
+def moving_average(y: Any, window: int) -> np.ndarray:
+    """Trailing mean over the last ``window`` points (fewer at the start, where there are fewer).
+
+    >>> moving_average([1.0, 3.0, 5.0, 7.0], 2).tolist()
+    [1.0, 2.0, 4.0, 6.0]
+    """
+    y = np.asarray(y, dtype=float)
+    window = max(int(window), 1)
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    i = np.arange(1, y.shape[0] + 1)
+    lo = np.maximum(i - window, 0)
+    return (c[i] - c[lo]) / (i - lo)
+
+
+def robust_limits(values: Any, *, low: float = 2.0, high: float = 100.0,
+                  pad: float = 0.05) -> tuple[float, float]:
+    """y limits from percentiles of ``values`` (NaNs ignored), padded by ``pad`` of the range, so
+    that a few extreme points (the first episodes on the cliff) do not flatten everything else."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(np.percentile(v, low)), float(np.percentile(v, high))
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    return lo - pad * span, hi + pad * span
+
+
+def returns_figure(curves: Mapping[str, Any], *, title: str | None = None, window: int | None = None,
+                   ylabel: str = "sum of rewards in the episode", clip: bool = True):
+    """Sum of rewards per episode of control runs: the raw mean over runs (faint), its moving average
+    with the 95% confidence band of the mean over runs, and a y axis clipped to where most episodes
+    lie (the clipping is said on the figure).
+
+    :param curves: name -> (runs, episodes) sums of rewards (``ControlResult.returns_runs``).
+    :param title: figure title.
+    :param window: episodes of the moving average (default: episodes / 50, at least 1).
+    :param ylabel: y-axis label.
+    :param clip: clip the y axis to the 2nd percentile of the raw means (and above).
+    """
+    if not curves:
+        raise RlkitError("returns_figure needs at least one curve")
+    fig = new_figure((7.5, 4.4))
+    ax = fig.add_subplot(1, 1, 1)
+    raw_all = []
+    for name, runs in curves.items():
+        arr = np.atleast_2d(np.asarray(runs, dtype=float))
+        mean, lo, hi = mean_and_band(arr, "ci95")
+        E = mean.shape[0]
+        w = window or max(E // 50, 1)
+        x = np.arange(1, E + 1)
+        (line,) = ax.plot(x, mean, lw=0.7, alpha=0.35, label=f"{name}: mean of {arr.shape[0]} run(s)")
+        smooth = moving_average(mean, w)
+        ax.plot(x, smooth, lw=1.8, color=line.get_color(), label=f"{name}: moving average ({w} episodes)")
+        if lo is not None:
+            ax.fill_between(x, moving_average(lo, w), moving_average(hi, w), color=line.get_color(),
+                            alpha=0.18, lw=0)
+        raw_all.append(mean)
+    raw = np.concatenate(raw_all)
+    if clip:
+        ymin, ymax = robust_limits(raw)
+        ax.set_ylim(ymin, ymax)
+        if np.nanmin(raw) < ymin:
+            ax.text(0.99, 0.02, f"y axis clipped; lowest episode mean: {np.nanmin(raw):.4g}",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#555555")
+    ax.set_xlabel("episode")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="band: 95% CI of the mean over runs", title_fontsize=7)
+    return fig
+
+
+def plot_returns(curves: Mapping[str, Any], *, path: str | Path, **kwargs: Any) -> Path:
+    """Write :func:`returns_figure` to a PNG (``rlkit control --plot``); returns the path."""
+    return _save(returns_figure(curves, **kwargs), path)
+
+
+def step_sizes_figure(results: Sequence[Any], *, title: str | None = None):
+    """RMS error per episode of prediction runs, one line per step size, labelled with its α, with the
+    95% confidence band of the mean over runs (S&B Figure 6.2 from one call).
+
+    :param results: :class:`rlkit.tabular.PredictionResult` objects with ``rmse_runs`` (a model);
+        episode 0 is the error of the initial values.
+    :param title: figure title (default: method, source and number of runs).
+    """
+    results = [r for r in results if r.rmse_runs is not None]
+    if not results:
+        raise RlkitError("no RMS error to plot: the spec has no model to compare the estimates with")
+    fig = new_figure((7.0, 4.3))
+    ax = fig.add_subplot(1, 1, 1)
+    for res in results:
+        runs = np.hstack([np.full((res.runs, 1), res.rmse_initial), res.rmse_runs])
+        mean, lo, hi = mean_and_band(runs, "ci95")
+        x = np.arange(runs.shape[1])
+        alpha = res.params.get("alpha")
+        label = f"{res.method}, α = {alpha:g}" if alpha is not None else f"{res.method}, sample averages"
+        (line,) = ax.plot(x, mean, lw=1.5, label=label)
+        if lo is not None:
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
+    first = results[0]
+    band = f"band: 95% CI of the mean over {first.runs} runs" if first.runs > 1 else "one run: no band"
+    ax.set_xlabel("episodes")
+    ax.set_ylabel("RMS error over non-terminal states")
+    ax.set_title(title or f"{first.method} on {first.info.get('source', '')}: RMS error, "
+                 f"mean over {first.runs} run(s)", fontsize=10)
+    ax.set_xlim(0, x[-1])
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title=band, title_fontsize=7)
+    return fig
+
+
+def plot_step_sizes(results: Sequence[Any], *, path: str | Path, title: str | None = None) -> Path:
+    """Write :func:`step_sizes_figure` to a PNG (``rlkit evaluate-policy --plot``); returns the path."""
+    return _save(step_sizes_figure(results, title=title), path)

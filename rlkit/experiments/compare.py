@@ -648,14 +648,12 @@ def plot_compare(results: Sequence[TrialResult], path: str | Path,
     ok = [r for r in results if r.status == "ok" and r.eval_rows]
     if not ok:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
 
     thresholds = thresholds or {}
     envs = list(dict.fromkeys(r.spec.env_id for r in ok))
-    fig, axes = plt.subplots(len(envs), 2, figsize=(12, 4.2 * len(envs)), squeeze=False)
+    fig = new_figure((12, 4.2 * len(envs)))
+    axes = fig.subplots(len(envs), 2, squeeze=False)
     for i, env in enumerate(envs):
         groups: dict[tuple[str, str], list[TrialResult]] = {}
         for r in ok:
@@ -687,7 +685,6 @@ def plot_compare(results: Sequence[TrialResult], path: str | Path,
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
     return path
 
 

@@ -161,14 +161,41 @@ class SolveReport:
                 vals, what = np.asarray(self.chain["expected_steps"]), "expected steps to absorption"
             return plot_values(vals, grid=meta.get("grid"), grid_map=meta.get("grid_map"),
                                states=self.model.states, title=f"{name}: {what}", path=path)
-        title = f"{name}: " + ("V*" if self.evaluated is None else f"V of policy {self.evaluated}") + \
-            (f" (gamma={self.gamma:g})" if self.gamma is not None else "")
+        what = "V*" if self.evaluated is None else f"V of policy {self.evaluated}"
+        title = f"{name}: {what}" + (f" (gamma={self.gamma:g})" if self.gamma is not None else "") + \
+            (" and its greedy policy" if self.kind == "mdp" else "")
         return plot_values(
             self.values, grid=meta.get("grid") or meta.get("value_shape"), grid_map=meta.get("grid_map"),
             policy=self.policy if self.kind == "mdp" else None,
             actions=self.model.actions if self.kind == "mdp" else None, states=self.model.states,
-            terminal=self.model.terminal, title=title, path=path,
+            terminal=self.model.terminal, unreachable=unreachable_states(self.model), title=title,
+            value_label=f"{what}(s)" if self.evaluated is None else "V(s)", path=path,
         )
+
+
+def unreachable_states(model: Any) -> np.ndarray | None:
+    """States that no episode can visit from the model's start distribution, whatever the actions,
+    bool (S,); None when the model has no start distribution (every state may start)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
+    start = model.meta.get("initial", model.meta.get("start"))
+    if start is None or isinstance(start, str):
+        return None
+    start = np.asarray(start, dtype=float).ravel()
+    S = model.n_states
+    if start.shape != (S,):
+        return None
+    P = model.P
+    mats = list(P) if isinstance(P, list) else [P[a] for a in range(P.shape[0])]
+    graph = sum((sp.csr_array(m) > 0).astype(np.int8) for m in mats)
+    # node S is a source that leads to every start state; breadth first from it
+    full = sp.vstack([sp.hstack([graph, sp.csr_array((S, 1), dtype=np.int8)]),
+                      sp.hstack([sp.csr_array((start > 0)[None, :].astype(np.int8)),
+                                 sp.csr_array((1, 1), dtype=np.int8)])]).tocsr()
+    seen = np.zeros(S + 1, bool)
+    seen[breadth_first_order(full, S, directed=True, return_predecessors=False)] = True
+    return ~seen[:S]
 
 
 def _opts(tol: float | None, max_iter: int | None) -> dict[str, Any]:

@@ -690,13 +690,11 @@ def plot_learning_curve(history: list[EpochMetrics], path: str | Path, *, title:
     :param path: PNG file to write (atomically).
     :param title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
 
     ep = [m.epoch for m in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    (ax1, ax2) = fig.subplots(1, 2)
     ax1.plot(ep, [m.train_loss for m in history], "o-", label="train")
     ax1.plot(ep, [m.test_loss for m in history], "s-", label="test")
     ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
@@ -710,7 +708,6 @@ def plot_learning_curve(history: list[EpochMetrics], path: str | Path, *, title:
         fig.suptitle(title)
     fig.tight_layout()
     atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=100))
-    plt.close(fig)
     return Path(path)
 
 
@@ -723,14 +720,12 @@ def plot_confusion(conf: np.ndarray, path: str | Path, *, classes: tuple[str, ..
     :param classes: class names for the axes.
     :param title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
 
     k = conf.shape[0]
     names = list(classes) or [str(i) for i in range(k)]
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = new_figure((7, 6))
+    ax = fig.subplots()
     im = ax.imshow(np.log1p(conf), cmap="Blues")
     for i in range(k):
         for j in range(k):
@@ -743,5 +738,4 @@ def plot_confusion(conf: np.ndarray, path: str | Path, *, classes: tuple[str, ..
     fig.colorbar(im, ax=ax, label="log(1 + count)")
     fig.tight_layout()
     atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=100))
-    plt.close(fig)
     return Path(path)
