@@ -586,6 +586,8 @@ def train_command(
                                            help="Stop once an evaluation reaches the env's reward threshold "
                                            "(or run.stop_at=NUMBER)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard events (tb/)."),
+    record: str = typer.Option(None, "--record", help="At the end, record an episode of the model a user "
+                               "gets (the best, else the last) to this .gif or .mp4."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
 ) -> None:
@@ -594,6 +596,10 @@ def train_command(
     from rlkit.runs import resume as resume_run
     from rlkit.runs import train
 
+    if record is not None:
+        from rlkit import recording
+
+        recording.check_output(record, "--record")  # before any training
     overrides = parse_set(set_)
     if eval_every is not None:
         overrides["run.eval_every"] = eval_every
@@ -620,6 +626,11 @@ def train_command(
         where = resume or run_dir or "RUN_DIR (the new folder under runs/)"
         typer.echo(f"interrupted; continue from the last checkpoint: rlkit train --resume {where}", err=True)
         raise
+    if record is not None:
+        from rlkit import recording
+
+        rec = recording.record_run(result.run_dir, record, episodes=1)
+        result.files["recording"] = str(rec.path)
     if fmt == OutputFormat.json:
         print_json(result.to_dict())
         return
@@ -644,7 +655,8 @@ def train_command(
     # paths as plain lines (a table would wrap them)
     labels = {"metrics": "metrics", "episodes": "episodes", "evaluations": "evaluations",
               "curves": "curves (plot)", "model": "last model", "best_model": "best model",
-              "eval": "evaluation", "best_eval": "best evaluation", "tensorboard": "tensorboard"}
+              "eval": "evaluation", "best_eval": "best evaluation", "tensorboard": "tensorboard",
+              "recording": "recording"}
     lines = [("run dir", str(result.run_dir))]
     lines += [(label, result.files[key]) for key, label in labels.items() if key in result.files]
     lines += [("evaluate again", f"rlkit evaluate {result.run_dir}"),

@@ -333,3 +333,18 @@ def test_flipped_bytes_and_edited_weights_are_refused(cli, tmp_path):
     (run / "checkpoint.pt").write_bytes(b"")
     code, _, err = cli("train", "--resume", str(run), "--quiet")
     assert code == 2 and "empty" in err
+
+
+def test_train_record_writes_a_gif_of_the_model_a_user_gets(cli, tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "cp.gif"
+    code, out, err = cli("train", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"),
+                         "--record", str(gif),
+                         "--format", "json", *CLI_SMALL)
+    assert code == 0, err
+    assert json.loads(out)["files"]["recording"] == str(gif)
+    with Image.open(gif) as im:
+        assert im.size == (600, 400) and im.n_frames >= 9  # a reset frame and one per step (>= 8 steps)
+    code, _, err = cli("train", "--env", "CartPole-v1", "--record", str(tmp_path), "--quiet")
+    assert code == 2 and "is a folder" in err and err.count("\n") == 1
