@@ -335,12 +335,14 @@ class Reinforce(OnPolicyAgent):
     name = "reinforce"
     config_class = ReinforceConfig
 
-    def __init__(self, policy_cfg: dict[str, Any] | None = None, env: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, policy_cfg: dict[str, Any] | None = None, env: Any = None, *, seed: int = 0, **hyperparams: Any
+    ) -> None:
         self._baseline_mean = 0.0
         self._baseline_seen = False
         self._value_hidden: torch.Tensor | None = None
         self._lr_adapt = 1.0  # the KL-adaptive multiplier of the policy's learning rate (target_kl)
-        super().__init__(policy_cfg, env, **kwargs)
+        super().__init__(policy_cfg, env, seed=seed, **hyperparams)
 
     @classmethod
     def make_config(cls, **hyperparams: Any) -> ReinforceConfig:
