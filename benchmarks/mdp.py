@@ -386,7 +386,7 @@ def ten_million(mem_gb: float, write: bool) -> None:
     rows = []
     for family in ("forest", "random"):
         for method in ("pi", "vi"):
-            res = spawn({"impl": "rlkit-10m", "family": family, "method": method}, 600, mem_gb, None, nice=10)
+            res = spawn({"impl": "rlkit-10m", "family": family, "method": method}, 300, mem_gb, None, nice=10)
             ok = res["status"] == "ok"
             bw = ""
             if ok and method == "vi":
