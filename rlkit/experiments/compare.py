@@ -17,8 +17,8 @@ trials are tried again). A failed trial is a row with ``status=failed`` and its 
 Example::
 
     >>> from rlkit.experiments.compare import compare
-    >>> result = compare(["CartPole-v1"], ["sb3-ppo", "sb3-a2c"], seeds=2, total_timesteps=2000,
-    ...                  eval_every=500, eval_episodes=5, out="runs/compare/demo")
+    >>> result = compare(["CartPole-v1"], ["sb3-ppo", "sb3-a2c"], seeds=2,  # doctest: +SKIP
+    ...                  total_timesteps=2000, eval_every=500, eval_episodes=5, out="runs/compare/demo")
     >>> [(row["agent"], row["final_mean"]) for row in result.summary]  # doctest: +SKIP
 """
 
