@@ -7,7 +7,7 @@ EXTRAS ?= dev,distributed,box2d
 export RLKIT_DATA ?= $(abspath ../shared/data)
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,13 @@ bench: install
 		if [ -f benchmarks/$$b.py ]; then $(BIN)/python benchmarks/$$b.py || exit 1; fi; \
 	done
 
+# Mutation testing of the core modules (pyproject's [tool.mutmut]); CPU heavy, not part of CI.
+# One part: `make mutate MUTANTS='rlkit.mdp.dp.*'`; then `mutmut results`, `mutmut show NAME`.
+MUTANTS ?=
+mutate: install
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),mutate]"
+	nice -n 10 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache mutants
