@@ -76,24 +76,25 @@ def _required_skip(report) -> str | None:
     return reason if any(key in reason for key in REQUIRED_IN_CI) else None
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
+def _fail_required_skip(report) -> None:
     reason = _required_skip(report)
     if reason is not None:
         report.outcome = "failed"
         report.longrepr = f"CI=true and a required resource is missing: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test (or fixture) that skips for a required resource."""
+    outcome = yield
+    _fail_required_skip(outcome.get_result())
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
+    """A module that skips at import (``pytest.importorskip``) for a required resource."""
     outcome = yield
-    report = outcome.get_result()
-    reason = _required_skip(report)
-    if reason is not None:
-        report.outcome = "failed"
-        report.longrepr = f"CI=true and a required resource is missing: {reason}"
+    _fail_required_skip(outcome.get_result())
 
 
 def _counted_skips(terminalreporter) -> list:
