@@ -154,3 +154,52 @@ def test_value_iteration_stopped_by_max_iter():
     for _ in range(3):
         V = q_of(mdp, V).max(axis=1)
     np.testing.assert_allclose(cut.values, V, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# the per-iteration history (what convergence plots read)
+# ----------------------------------------------------------------------------------------------
+
+def test_backward_induction_horizon_one_and_its_history():
+    mdp = random_mdp()
+    one = backward_induction(mdp, 1)
+    np.testing.assert_allclose(one.values, mdp.R.max(axis=1), atol=1e-12)
+    assert one.iterations == 1 and [h["stage"] for h in one.history] == [0]
+    sol = backward_induction(mdp, 3)
+    V, pol = sol.info["stage_values"], sol.info["stage_policies"]
+    assert [h["stage"] for h in sol.history] == [2, 1, 0]
+    assert [h["iteration"] for h in sol.history] == [1, 2, 3]
+    for h in sol.history:
+        t = h["stage"]
+        np.testing.assert_allclose(h["values"], V[t])
+        np.testing.assert_array_equal(h["policy"], pol[t])
+        assert h["residual"] == pytest.approx(np.max(np.abs(V[t] - V[t + 1])))
+    with pytest.raises(RlkitError, match="horizon"):
+        backward_induction(mdp, 0)
+
+
+def test_policy_iteration_history_holds_each_evaluated_policy():
+    mdp = random_mdp(S=40, A=5, gamma=0.95, seed=2)
+    sol = policy_iteration(mdp, policy0=np.zeros(40, int))
+    assert [h["iteration"] for h in sol.history] == [1, 2, 3]
+    for h, nxt in zip(sol.history, sol.history[1:] + [None], strict=True):
+        np.testing.assert_allclose(h["values"], evaluate(mdp, h["policy"]).values, atol=1e-10)
+        q = q_of(mdp, h["values"])
+        assert h["residual"] == pytest.approx(np.max(np.abs(q.max(axis=1) - h["values"])), abs=1e-9)
+        if nxt is not None:
+            assert h["changed"] == int(np.count_nonzero(nxt["policy"] != h["policy"])) > 0
+    assert sol.history[-1]["changed"] == 0
+    np.testing.assert_array_equal(sol.policy, sol.history[-1]["policy"])
+
+
+def test_value_iteration_history_is_the_bellman_iterates():
+    mdp = forest(S=5)
+    sol = value_iteration(mdp, v0=np.zeros(5), tol=1e-6)
+    V = np.zeros(5)
+    for k, h in enumerate(sol.history, 1):
+        new = q_of(mdp, V).max(axis=1)
+        assert h["iteration"] == k
+        np.testing.assert_allclose(h["values"], new, atol=1e-9)
+        assert h["residual"] == pytest.approx(np.max(np.abs(new - V)), rel=1e-9, abs=1e-12)
+        V = new
+    assert sol.iterations == len(sol.history) and sol.converged
