@@ -135,7 +135,7 @@ def test_rlkit_plot_draws_the_column_asked_for_averaged_over_seeds(cli, caught, 
 def test_compare_curves_png_draws_the_seed_mean_and_the_bootstrap_band(monkeypatch, tmp_path):
     """Two seeds a < b: the bootstrap distribution of the mean is a, (a+b)/2, b with probabilities
     1/4, 1/2, 1/4, so the 95% percentile band is exactly [a, b]."""
-    from test_blind_compare import fake
+    from test_blind_summary import fake
 
     compare_mod = importlib.import_module("rlkit.experiments.compare")
     closed = []
