@@ -203,3 +203,30 @@ def test_value_iteration_history_is_the_bellman_iterates():
         assert h["residual"] == pytest.approx(np.max(np.abs(new - V)), rel=1e-9, abs=1e-12)
         V = new
     assert sol.iterations == len(sol.history) and sol.converged
+
+
+def test_backward_induction_result_fields():
+    mdp = random_mdp()
+    sol = backward_induction(mdp, 2)
+    np.testing.assert_allclose(sol.q, q_of(mdp, sol.info["stage_values"][1]), atol=1e-12)
+    assert sol.method == "backward-induction" and sol.converged is True and sol.residual == 0.0
+    assert sol.iterations == 2 and sol.info["horizon"] == 2 and 0.0 <= sol.seconds < 60.0
+
+
+def test_modified_policy_iteration_start_history_and_max_iter():
+    mdp = forest(S=5)
+    v0 = np.full(5, mdp.R.min() / (1 - mdp.gamma))        # the documented default start
+    sol = modified_policy_iteration(mdp, m=2, tol=1e-9)
+    first = q_of(mdp, v0)
+    np.testing.assert_allclose(sol.history[0]["values"], first.max(axis=1), atol=1e-12)
+    np.testing.assert_array_equal(sol.history[0]["policy"], first.argmax(axis=1))
+    assert [h["iteration"] for h in sol.history] == list(range(1, sol.iterations + 1))
+    assert sol.converged and sol.info["m"] == 2
+    cut = modified_policy_iteration(mdp, m=2, max_iter=1)
+    assert cut.iterations == 1 and not cut.converged
+    v = first.max(axis=1)
+    P0 = np.asarray(mdp.P)[first.argmax(axis=1), np.arange(5)]
+    R0 = mdp.R[np.arange(5), first.argmax(axis=1)]
+    for _ in range(2):                                    # then m = 2 partial evaluation sweeps
+        v = R0 + mdp.gamma * P0 @ v
+    np.testing.assert_allclose(cut.values, v, atol=1e-12)
