@@ -214,7 +214,7 @@ def test_backward_induction_result_fields():
 
 
 def test_modified_policy_iteration_start_history_and_max_iter():
-    mdp = forest(S=5)
+    mdp = random_mdp(S=5, A=2, gamma=0.8, seed=3)           # min(R) < 0: the start is not 0
     v0 = np.full(5, mdp.R.min() / (1 - mdp.gamma))        # the documented default start
     sol = modified_policy_iteration(mdp, m=2, tol=1e-9)
     first = q_of(mdp, v0)
