@@ -118,3 +118,18 @@ def test_summary_json_of_a_run_experiment_holds_the_same_numbers(tmp_path, monke
     assert row["reached"] == 2 and row["steps_to_threshold"] is None and row["ok"] == 6
     csv_rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(csv_rows) == 7 and all(math.isfinite(float(line.split(",")[9])) for line in csv_rows[1:])
+
+
+def test_bootstrap_ci_defaults_input_shapes_and_messages():
+    from rlkit.errors import RlkitError
+
+    x = np.array(FINALS)
+    default = bootstrap_ci(x)
+    assert default == bootstrap_ci(x, seed=0, n_resamples=10_000, confidence=0.95, statistic="mean")
+    assert default != bootstrap_ci(x, seed=1)                       # the default seed is 0
+    assert bootstrap_ci(x[:, None]) == default                      # a column of seeds is flattened
+    assert bootstrap_ci(x.astype(int)) == default
+    with pytest.raises(RlkitError, match="bootstrap_ci of an empty sample"):
+        bootstrap_ci(np.array([]))
+    with pytest.raises(RlkitError, match="bootstrap_ci: values must be finite"):
+        bootstrap_ci(np.array([1.0, np.nan]))
