@@ -7,7 +7,7 @@ EXTRAS ?= dev,distributed,box2d,docs,video
 export RLKIT_DATA ?= $(abspath ../shared/data)
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-fast lint bench docs docs-serve clean
+.PHONY: install demo test test-fast lint bench docs docs-serve mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +55,15 @@ docs: install
 docs-serve: install
 	$(BIN)/mkdocs serve
 
+
+# Mutation testing of the core modules (pyproject's [tool.mutmut]); CPU heavy, not part of CI.
+# One part: `make mutate MUTANTS='rlkit.mdp.dp.*'`; then `mutmut results`, `mutmut show NAME`.
+MUTANTS ?=
+mutate: install
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),mutate]"
+	nice -n 10 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache site
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache site mutants

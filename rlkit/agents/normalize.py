@@ -11,9 +11,9 @@ The statistics change only while training (the collector calls ``update``); ``pr
 evaluation apply them frozen. They are saved with the model and the checkpoint as float64 tensors,
 so a resumed run normalises bit for bit as the uninterrupted one.
 
->>> rms = RunningMeanStd(())
+>>> rms = RunningMeanStd((), epsilon=1e-12)  # the stream's own mean and variance
 >>> rms.update(np.array([1.0, 2.0, 3.0])); rms.update(np.array([4.0]))
->>> float(rms.mean), round(float(rms.var), 4), rms.count
+>>> round(float(rms.mean), 6), round(float(rms.var), 6), round(rms.count, 6)
 (2.5, 1.25, 4.0)
 """
 

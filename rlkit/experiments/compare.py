@@ -23,8 +23,8 @@ trials are tried again). A failed trial is a row with ``status=failed`` and its 
 Example::
 
     >>> from rlkit.experiments.compare import compare
-    >>> result = compare(["CartPole-v1"], ["sb3-ppo", "sb3-a2c"], seeds=2, total_timesteps=2000,
-    ...                  eval_every=500, eval_episodes=5, out="runs/compare/demo")
+    >>> result = compare(["CartPole-v1"], ["sb3-ppo", "sb3-a2c"], seeds=2,  # doctest: +SKIP
+    ...                  total_timesteps=2000, eval_every=500, eval_episodes=5, out="runs/compare/demo")
     >>> [(row["agent"], row["final_mean"]) for row in result.summary]  # doctest: +SKIP
 """
 
@@ -444,7 +444,8 @@ def summarize(results: Sequence[TrialResult], thresholds: dict[str, float | None
     Keys: env, agent, config_id, params, seeds, ok, failed, budget, final_mean, ci_low, ci_high,
     iqm, reward_threshold, reached, steps_to_threshold, time_to_threshold_s, steps_per_s, errors.
     Steps (time) to threshold is the median over seeds counting a seed that never reached it as
-    infinite, so it is None ("not reached") unless at least half the seeds got there.
+    infinite, so it is None ("not reached") unless more than half the seeds got there (2 of 4 is
+    not enough: the median of 200, 300, inf, inf is inf).
     """
     params = params or {}
     groups: dict[tuple[str, str, str], list[TrialResult]] = {}
