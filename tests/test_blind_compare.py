@@ -55,6 +55,7 @@ def reinforce_spy(monkeypatch):
             seen.append({"config": self.config, "lrs": lrs, "seed": self.seed})
 
     monkeypatch.setattr(rlkit.agents, "Reinforce", Spy)
+    monkeypatch.setattr(rlkit.agents.reinforce, "Reinforce", Spy)  # what the agent registry loads
     return seen
 
 

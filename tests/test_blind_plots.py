@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from scipy import stats
@@ -101,7 +100,8 @@ def test_plot_curves_draws_each_mean_over_its_x_with_the_t_band(caught, tmp_path
 
 def _fake_run(path, seed, steps, returns, losses):
     path.mkdir()
-    write_run_config(path, {"agent": "reinforce", "env_id": "CartPole-v1", "seed": seed})
+    write_run_config(path, {"agent": "reinforce", "env_id": "CartPole-v1", "seed": seed,
+                            "total_timesteps": 600, "hyperparams": {}, "policy": None, "run": {}})
     lines = ["timesteps,return_mean,loss"] + [f"{t},{r},{v}" for t, r, v in zip(steps, returns, losses,
                                                                                strict=True)]
     (path / METRICS).write_text("\n".join(lines) + "\n")
@@ -119,7 +119,8 @@ def test_rlkit_plot_draws_the_column_asked_for_averaged_over_seeds(cli, caught, 
         code, _, err = cli("plot", *runs, "--y", y, "--out", str(tmp_path / f"{y}.png"))
         assert code == 0, err
         ax = caught[0].axes[0]
-        assert [ln.get_label() for ln in ax.lines] == ["reinforce CartPole-v1 (n=2)"]
+        threshold = ["threshold 475"] if y == "return_mean" else []  # the env's line, returns only
+        assert [ln.get_label() for ln in ax.lines] == ["reinforce CartPole-v1 (n=2)", *threshold]
         np.testing.assert_allclose(ax.lines[0].get_xdata(), steps)
         np.testing.assert_allclose(ax.lines[0].get_ydata(), (data[0] + data[1]) / 2)
         _, lo, hi = band_of(ax)
@@ -135,11 +136,18 @@ def test_rlkit_plot_draws_the_column_asked_for_averaged_over_seeds(cli, caught, 
 def test_compare_curves_png_draws_the_seed_mean_and_the_bootstrap_band(monkeypatch, tmp_path):
     """Two seeds a < b: the bootstrap distribution of the mean is a, (a+b)/2, b with probabilities
     1/4, 1/2, 1/4, so the 95% percentile band is exactly [a, b]."""
+    from matplotlib.figure import Figure
     from test_blind_summary import fake
 
     compare_mod = importlib.import_module("rlkit.experiments.compare")
     closed = []
-    monkeypatch.setattr(plt, "close", lambda fig=None: closed.append(fig))
+    real_savefig = Figure.savefig
+
+    def spy(self, *args, **kwargs):  # the figure compare writes (it builds it without pyplot)
+        closed.append(self)
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
     a = fake(0, [10, 30, 80], times=[0.0, 1.0, 2.0])
     b = fake(1, [20, 50, 60], times=[0.0, 3.0, 4.0])
     c = fake(0, [5, 5, 5], agent="sb3-ppo", times=[0.0, 1.0, 2.0])

@@ -148,7 +148,7 @@ def test_policy_iteration_stopped_by_max_iter():
 
 def test_value_iteration_stopped_by_max_iter():
     mdp = forest(S=6)
-    cut = value_iteration(mdp, max_iter=3, v0=np.zeros(6))
+    cut = value_iteration(mdp, max_iter=3, v0=np.zeros(6), bounds=False)  # the plain Bellman iterates
     assert not cut.converged and cut.iterations == 3
     V = np.zeros(6)
     for _ in range(3):
@@ -194,7 +194,7 @@ def test_policy_iteration_history_holds_each_evaluated_policy():
 
 def test_value_iteration_history_is_the_bellman_iterates():
     mdp = forest(S=5)
-    sol = value_iteration(mdp, v0=np.zeros(5), tol=1e-6)
+    sol = value_iteration(mdp, v0=np.zeros(5), tol=1e-6, bounds=False)  # plain iterates, not shifted
     V = np.zeros(5)
     for k, h in enumerate(sol.history, 1):
         new = q_of(mdp, V).max(axis=1)
@@ -216,13 +216,13 @@ def test_backward_induction_result_fields():
 def test_modified_policy_iteration_start_history_and_max_iter():
     mdp = random_mdp(S=5, A=2, gamma=0.8, seed=3)           # min(R) < 0: the start is not 0
     v0 = np.full(5, mdp.R.min() / (1 - mdp.gamma))        # the documented default start
-    sol = modified_policy_iteration(mdp, m=2, tol=1e-9)
+    sol = modified_policy_iteration(mdp, m=2, tol=1e-9, bounds=False)
     first = q_of(mdp, v0)
     np.testing.assert_allclose(sol.history[0]["values"], first.max(axis=1), atol=1e-12)
     np.testing.assert_array_equal(sol.history[0]["policy"], first.argmax(axis=1))
     assert [h["iteration"] for h in sol.history] == list(range(1, sol.iterations + 1))
     assert sol.converged and sol.info["m"] == 2
-    cut = modified_policy_iteration(mdp, m=2, max_iter=1)
+    cut = modified_policy_iteration(mdp, m=2, max_iter=1, bounds=False)
     assert cut.iterations == 1 and not cut.converged
     v = first.max(axis=1)
     P0 = np.asarray(mdp.P)[first.argmax(axis=1), np.arange(5)]

@@ -97,7 +97,7 @@ def test_summary_md_cells_are_the_hand_computed_numbers():
     assert r[4] == "307.5" and p[4] == "110.0"                 # IQM; n = 3 keeps every seed
     assert r[5] == "100 (4/6)" and r[6] == "10.0 s"           # 4 of 6 reach 110 at the first point
     assert p[5] == "100 (2/3)" and p[6] == "10.0 s"
-    assert p[3].startswith("110.0 [")
+    assert p[3] == "110.0 range [100.0, 120.0] (n<5)"          # 3 seeds: their range, not a "95% CI"
     assert r[7] == "10" and p[7] == "10"                         # steps/s = 100 / 10 s
     assert "CartPole-v1: 110.0" in text
 
@@ -113,7 +113,7 @@ def test_summary_json_of_a_run_experiment_holds_the_same_numbers(tmp_path, monke
 
     monkeypatch.setattr(compare_mod, "make_executor", lambda *a, **k: Canned())
     res = compare_mod.run_experiment([t.spec for t in trials], tmp_path, thresholds={"CartPole-v1": 475.0})
-    (row,) = json.loads(res.files["summary_json"].read_text())
+    (row,) = json.loads(res.files["summary_json"].read_text())["summary"]
     assert row["iqm"] == pytest.approx(307.5) and row["final_mean"] == pytest.approx(1750 / 6)
     assert row["reached"] == 2 and row["steps_to_threshold"] is None and row["ok"] == 6
     csv_rows = (tmp_path / "results.csv").read_text().splitlines()
