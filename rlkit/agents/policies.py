@@ -11,6 +11,10 @@ The policy config (``policy_cfg`` of :class:`~rlkit.agents.Reinforce`) is a dict
     std:        independent | state | fixed -- Box standard deviation
     log_std_init: 0.0
     head_gain:  0.01 -- orthogonal-init gain of the action head (small: a near-uniform start)
+    init:       null | PATH -- start from a trained backbone (a `rlkit supervised train` or
+                `rlkit train` run); see :mod:`rlkit.agents.pretrained`
+    freeze:     false | true | [layer names] -- backbone layers left out of training
+    init_head:  false | true -- keep the source's head (classifier / action head) when it fits
 
 A bare backbone config (a dict with ``type``) is accepted as shorthand for ``{"net": cfg}``.
 
@@ -26,6 +30,7 @@ between steps; it is zeroed where an episode starts.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +42,8 @@ from torch import nn
 from rlkit.agents.distributions import action_spec, make_distribution
 from rlkit.errors import RlkitError
 
-POLICY_KEYS = {"net", "value_net", "shared", "bounds", "std", "log_std_init", "head_gain"}
+POLICY_KEYS = {"net", "value_net", "shared", "bounds", "std", "log_std_init", "head_gain", "init", "freeze",
+               "init_head"}
 
 __all__ = [
     "POLICY_KEYS",
@@ -101,6 +107,9 @@ def resolve_policy_cfg(cfg: dict[str, Any] | None, observation_space: spaces.Spa
     cfg.setdefault("std", "independent")
     cfg.setdefault("log_std_init", 0.0)
     cfg.setdefault("head_gain", 0.01)
+    from rlkit.agents.pretrained import check_init_keys
+
+    check_init_keys(cfg)
     for key in ("net", "value_net"):
         if not isinstance(cfg[key], dict):
             raise RlkitError(
@@ -173,8 +182,14 @@ class ActorCritic(nn.Module):
         with_value: bool = True,
     ) -> None:
         super().__init__()
+        from rlkit.agents import pretrained
         from rlkit.supervised import init_weights
 
+        source, init_value = None, False
+        if isinstance(cfg, dict) and "type" not in cfg and isinstance(cfg.get("init"), (str, os.PathLike)):
+            source = pretrained.read_source(cfg["init"])  # applied once: then a record (see pretrained)
+            cfg = pretrained.merge_source_cfg(cfg, source, obs_input_shape(observation_space))
+            init_value = bool(cfg.pop("_init_value", False))
         self.cfg = resolve_policy_cfg(cfg, observation_space)
         self.observation_space, self.action_space = observation_space, action_space
         self.input_shape = obs_input_shape(observation_space)
@@ -206,14 +221,28 @@ class ActorCritic(nn.Module):
             and (self.is_recurrent if self.shared else getattr(self.value_body, "is_recurrent", False))
         )
         self._onehot = isinstance(observation_space, (spaces.Discrete, spaces.MultiDiscrete))
+        if source is not None:
+            self.cfg["init"] = pretrained.apply_source(self, source, init_value)
+        pretrained.apply_freeze(self)
+        self.train()
+
+    def train(self, mode: bool = True) -> ActorCritic:
+        """``nn.Module.train``; an initialised backbone's batch norm keeps the source's statistics."""
+        super().train(mode)
+        if self.cfg.get("init") is not None:
+            from rlkit.agents.pretrained import keep_statistics
+
+            keep_statistics(self)
+        return self
 
     # -- parameters ------------------------------------------------------------------------------
     def policy_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the policy (backbone, action head, log-std), shared backbone included."""
+        """Trainable parameters of the policy (backbone, action head, log-std), shared backbone
+        included; frozen ones (``policy.freeze``) are left out."""
         params = list(self.body.parameters()) + list(self.action_head.parameters())
         if isinstance(self.log_std, nn.Parameter):
             params.append(self.log_std)
-        return params
+        return [p for p in params if p.requires_grad]
 
     def value_parameters(self) -> list[nn.Parameter]:
         """Parameters only the value network has (empty without a value net)."""
@@ -222,7 +251,7 @@ class ActorCritic(nn.Module):
         params = list(self.value_head.parameters())
         if self.value_body is not None:
             params = list(self.value_body.parameters()) + params
-        return params
+        return [p for p in params if p.requires_grad]
 
     # -- observations ----------------------------------------------------------------------------
     def obs_to_tensor(self, obs: np.ndarray) -> torch.Tensor:
