@@ -254,3 +254,24 @@ def test_an_rnn_backbone_into_an_mlp_policy_is_refused(cli, tmp_path):
                        "policy.net.type=mlp", "--total-timesteps", "64", "--run-dir", str(tmp_path / "r"),
                        "-q")
     assert code == 2 and err.startswith("error:") and "contradicts" in err and "rnn" in err, err
+
+
+def test_device_cpu_and_auto_work_and_cuda_without_cuda_is_one_error_line(cli, tmp_path, monkeypatch):
+    from rlkit.agents.base import resolve_device
+
+    cnn, mlp = {"net": {"type": "cnn"}}, {"net": {"type": "mlp"}}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert [resolve_device("auto", c).type for c in (cnn, mlp)] == ["cuda", "cpu"]  # CUDA only where it pays
+    assert resolve_device("cpu", cnn).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", cnn).type == "cpu"
+    code, out, err = cli("train", "--env", "CartPole-v1", "--device", "cuda", "--total-timesteps", "64",
+                         "--run-dir", str(tmp_path / "r"), "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "CUDA" in err and err.startswith("error:")
+    assert not (tmp_path / "r").exists()
+    for device in ("cpu", "auto"):
+        code, out, err = cli("train", "--env", "CartPole-v1", "--device", device, "--total-timesteps", "128",
+                             "--n-envs", "2", "--set", "n_steps=32", "--set", "run.eval_episodes=1",
+                             "--run-dir", str(tmp_path / device), "--format", "json", "-q")
+        assert code == 0, err
+        assert Reinforce.load(tmp_path / device / "model.pt").config.device == device

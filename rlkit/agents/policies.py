@@ -141,7 +141,7 @@ def _mask_hidden(hidden: torch.Tensor, starts: torch.Tensor | None) -> torch.Ten
     """Zero the hidden state (k * layers, B, H) of the batch entries where an episode starts."""
     if starts is None:
         return hidden
-    return hidden * (~starts).to(hidden.dtype).reshape(1, -1, 1)
+    return hidden * (~starts).to(hidden.device, hidden.dtype).reshape(1, -1, 1)
 
 
 @dataclass
@@ -312,21 +312,38 @@ class ActorCritic(nn.Module):
                 h = act(h)
         return h
 
+    @property
+    def device(self) -> torch.device:
+        """Where the networks are (``device`` of the agent); inputs and outputs stay on the CPU."""
+        return self.action_head.weight.device
+
     def distribution(
         self, x: torch.Tensor, hidden: torch.Tensor | None = None, starts: torch.Tensor | None = None
     ):
         """The action distribution for one step of inputs ``x`` (B, *input_shape).
 
+        On another device than the CPU the inputs go there and the logits come back, so actions
+        are drawn on the CPU from the same random streams.
+
         :returns: (distribution, new hidden or None).
         """
+        dev = self.device
+        if dev.type != "cpu":
+            head, hidden = self._head(x.to(dev), None if hidden is None else hidden.to(dev),
+                                      None if starts is None else starts.to(dev))
+            log_std = None if self.log_std is None else self.log_std.cpu()
+            return make_distribution(self.spec, head.cpu(), log_std), None if hidden is None else hidden.cpu()
+        head, hidden = self._head(x, hidden, starts)
+        return make_distribution(self.spec, head, self.log_std), hidden
+
+    def _head(self, x: torch.Tensor, hidden: torch.Tensor | None, starts: torch.Tensor | None):
         if self.is_recurrent:
             if hidden is None:
                 hidden = self.body.initial_state(x.shape[0])
             feats, hidden = self.body(x, _mask_hidden(hidden, starts))
         else:
             feats = self._features(x)
-        head = nn.functional.linear(feats, self.action_head.weight, self.action_head.bias)
-        return make_distribution(self.spec, head, self.log_std), hidden
+        return nn.functional.linear(feats, self.action_head.weight, self.action_head.bias), hidden
 
     def act(
         self,
@@ -408,6 +425,22 @@ class ActorCritic(nn.Module):
         :param value_h0: the value net's hidden state before the rollout (recurrent, not shared).
         :param need_values: compute the value outputs.
         """
+        dev = self.device
+        if dev.type != "cpu":  # compute there, hand the outputs back on the CPU (gradients follow)
+            def to(t):
+                return None if t is None else t.to(dev)
+
+            out = self._evaluate_rollout(
+                x.to(dev), raw_actions.to(dev), starts.to(dev), to(h0), to(final_x), to(final_mask),
+                to(last_x), to(value_h0), need_values,
+            )
+            return RolloutOutputs(*(None if t is None else t.cpu() for t in (
+                out.logp, out.entropy, out.values, out.final_values, out.last_values, out.value_hidden)))
+        return self._evaluate_rollout(x, raw_actions, starts, h0, final_x, final_mask, last_x, value_h0,
+                                      need_values)
+
+    def _evaluate_rollout(self, x, raw_actions, starts, h0, final_x, final_mask, last_x, value_h0,
+                          need_values) -> RolloutOutputs:
         T, N = starts.shape
         want = need_values and self.with_value
         feats, f_final, f_last, _ = self._run(
@@ -432,7 +465,7 @@ class ActorCritic(nn.Module):
                 )
             values = self.value_head(feats).squeeze(-1)
             with torch.no_grad():
-                final_values = torch.zeros(T, N, dtype=values.dtype)
+                final_values = torch.zeros(T, N, dtype=values.dtype, device=values.device)
                 if f_final is not None:
                     final_values[final_mask] = self.value_head(f_final).squeeze(-1)
                 last_values = self.value_head(f_last).squeeze(-1) if f_last is not None else None
@@ -449,6 +482,7 @@ class ActorCritic(nn.Module):
         """V(s_t) over a (T, N) rollout with gradient, for extra value-fitting epochs."""
         T, N = starts.shape
         body = self.body if self.shared else self.value_body
-        h0 = value_h0
-        feats, _, _, _ = self._run(body, x, starts, h0)
-        return self.value_head(feats).squeeze(-1)
+        dev = self.device
+        h0 = None if value_h0 is None else value_h0.to(dev)
+        feats, _, _, _ = self._run(body, x.to(dev), starts.to(dev), h0)
+        return self.value_head(feats).squeeze(-1).cpu()
