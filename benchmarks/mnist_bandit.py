@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--keep-going", action="store_true", help="train the whole budget after reaching 97%")
     ap.add_argument("--variants", default="scratch,frozen,fine-tuned")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--sup-run", default=None, help="reuse this `rlkit supervised train` run folder")
+    ap.add_argument("--frozen-lr", type=float, default=0.01,
+                    help="learning rate of the frozen variant (only its new head trains)")
     args = ap.parse_args()
 
     import torch
@@ -87,26 +90,41 @@ def main() -> None:
     images, labels = images[idx], labels[idx]
     rows, sup_note = [], ""
     with tempfile.TemporaryDirectory() as tmp:
-        sup_dir = Path(tmp) / "sup"
-        t = time.perf_counter()
-        sup = fit("cnn", epochs=args.sup_epochs, train_subset=args.sup_images, run_dir=sup_dir, progress=False,
-                  device="cpu", seed=args.seed, threads=torch.get_num_threads())
-        sup_s = time.perf_counter() - t
-        sup_note = (f"supervised CNN (lenet preset): {args.sup_epochs} epoch(s) on "
-                    f"{args.sup_images or 60000:,} images, {sup.test_accuracy:.2%} test accuracy, {sup_s:.0f} s")
+        if args.sup_run:
+            import json
+
+            sup_dir = Path(args.sup_run)
+            done = json.loads((sup_dir / "result.json").read_text())
+            sub = json.loads((sup_dir / "config.json").read_text()).get("train_subset")
+            sup_note = (f"supervised CNN ({done['model']}, reused run): {done['epochs']} epoch(s) on "
+                        f"{sub or 60000:,} images, {done['test_accuracy']:.2%} test accuracy, "
+                        f"{done['seconds']:.0f} s")
+        else:
+            # another seed than the RL runs': with the same seed a new action head would start
+            # as the classifier's initial head (same draws), which its backbone learned to read
+            sup_dir = Path(tmp) / "sup"
+            t = time.perf_counter()
+            sup = fit("cnn", epochs=args.sup_epochs, train_subset=args.sup_images, run_dir=sup_dir,
+                      progress=False, device="cpu", seed=args.seed + 1, threads=torch.get_num_threads())
+            sup_note = (f"supervised CNN (lenet preset): {args.sup_epochs} epoch(s) on "
+                        f"{args.sup_images or 60000:,} images, {sup.test_accuracy:.2%} test accuracy, "
+                        f"{time.perf_counter() - t:.0f} s")
         print(sup_note, flush=True)
         variants = {
             "scratch": cfg["policy"],
             "frozen": {"init": str(sup_dir), "freeze": True},
             "fine-tuned": {"init": str(sup_dir), "init_head": True},
         }
+        lrs = {"frozen": args.frozen_lr}
         for name in args.variants.split(","):
-            r = run_variant(name, variants[name], hp, images, labels, args)
+            r = run_variant(name, variants[name], {**hp, "learning_rate": lrs.get(name, hp["learning_rate"])},
+                            images, labels, args)
+            r["lr"] = lrs.get(name, hp["learning_rate"])
             rows.append(r)
     table = markdown_table(
-        ["variant", "accuracy at step 0", "best accuracy", "steps to 97%", "seconds to 97%", "steps trained",
-         "seconds trained", "env steps/s"],
-        [[r["name"], f"{r['start']:.2%}", f"{r['best']:.2%}",
+        ["variant", "learning rate", "accuracy at step 0", "best accuracy", "steps to 97%", "seconds to 97%",
+         "steps trained", "seconds trained", "env steps/s"],
+        [[r["name"], f"{r['lr']:g}", f"{r['start']:.2%}", f"{r['best']:.2%}",
           f"{r['reached'][0]:,}" if r["reached"] else "not reached",
           f"{r['reached'][1]:.0f}" if r["reached"] else "-", f"{r['steps']:,}", f"{r['seconds']:.0f}",
           f"{r['steps_per_s']:.0f}"] for r in rows],

@@ -275,3 +275,15 @@ def test_device_cpu_and_auto_work_and_cuda_without_cuda_is_one_error_line(cli, t
                              "--run-dir", str(tmp_path / device), "--format", "json", "-q")
         assert code == 0, err
         assert Reinforce.load(tmp_path / device / "model.pt").config.device == device
+
+
+def test_a_model_saved_with_device_cuda_loads_on_a_machine_without_cuda(tmp_path, monkeypatch):
+    agent = Reinforce(None, "CartPole-v1", seed=0, n_envs=1, device="cpu")
+    data = agent._model_dict()
+    agent.close()
+    data["config"]["device"] = "cuda"  # as a GPU run writes it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = Reinforce.from_model_dict(data, "m.pt")
+    assert loaded.device.type == "cpu"
+    st = loaded.policy.state_dict()
+    assert all(torch.equal(st[k], v) for k, v in data["policy_state"].items())

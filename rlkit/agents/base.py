@@ -542,6 +542,8 @@ class OnPolicyAgent:
             obs_space = space_from_dict(data["observation_space"])
             act_space = space_from_dict(data["action_space"])
             config = {**data["config"], **overrides}
+            if config.get("device") == "cuda" and "device" not in overrides and not torch.cuda.is_available():
+                config["device"] = "cpu"  # a model trained on a GPU loads on a machine without one
             agent = cls(
                 data["policy_cfg"],
                 env,
