@@ -102,7 +102,7 @@ def _greedy_accuracy(agent, n: int = 2000) -> float:
     from rlkit.envs.mnist_bandit import _load
 
     images, labels = _load("test", "mnist", None)
-    pred, _ = agent.predict(images[:n], deterministic=True)
+    pred, _ = agent.predict(np.array(images[:n]), deterministic=True)  # a writable copy
     return float(np.mean(pred == labels[:n]))
 
 
@@ -138,7 +138,7 @@ def test_supervised_evaluate_of_an_rl_run_matches_its_bandit_accuracy(cli, sup_r
     # independently: the run's agent labels every test image through predict()
     agent = load_run_agent(run)
     images, labels = _load("test", "mnist", None)
-    pred, _ = agent.predict(images, deterministic=True)
+    pred, _ = agent.predict(np.array(images), deterministic=True)
     agent.close()
     correct = pred == labels
     assert res["test_accuracy"] == pytest.approx(float(correct.mean()), abs=1e-12)
