@@ -518,19 +518,20 @@ def supervised_train(
 
 @supervised_app.command("evaluate")
 def supervised_evaluate(
-    run_dir: str = typer.Argument(..., help="A run folder of `rlkit supervised train` (or its model.pt)."),
+    run_dir: str = typer.Argument(..., help="A run folder of `rlkit supervised train` (or its model.pt), or "
+                                  "of `rlkit train` whose policy reads MNIST images."),
     data_dir: str = typer.Option(None, "--data-dir", help="Folder with the four IDX files (searched first)."),
     batch_size: int = typer.Option(2000, "--batch-size", "-b", help="Evaluation batch size."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
 ) -> None:
-    """Re-score a run's checkpoint on its dataset's test set."""
+    """Re-score a run's checkpoint on its dataset's test set (an RL run: its policy as a classifier)."""
     from rlkit.supervised.train import evaluate_run
 
     result = evaluate_run(run_dir, data_dir=data_dir, device=device, batch_size=batch_size)
     summary = result.summary()
     if fmt == OutputFormat.json:
-        print_json(summary)
+        print_json({**summary, "confusion": result.confusion.tolist()})
         return
     _supervised_table(
         f"{summary['model']} on {summary['dataset']} (test set)",
@@ -538,6 +539,16 @@ def supervised_evaluate(
          ("images", f"{result.n_images:,}"), ("parameters", f"{result.parameters:,}"),
          ("run dir", str(result.run_dir))],
     )
+    from rich.console import Console
+    from rich.table import Table
+
+    conf = Table(title="confusion matrix (rows: true label, columns: predicted)")
+    conf.add_column("")
+    for j in range(len(result.confusion)):
+        conf.add_column(str(j), justify="right")
+    for i, row in enumerate(result.confusion):
+        conf.add_row(str(i), *(str(int(v)) for v in row))
+    Console().print(conf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,6 +596,12 @@ def train_command(
     stop_at_threshold: bool = typer.Option(False, "--stop-at-threshold",
                                            help="Stop once an evaluation reaches the env's reward threshold "
                                            "(or run.stop_at=NUMBER)."),
+    init_from: str = typer.Option(None, "--init-from", help="Start the policy from a trained backbone: a "
+                                  "`rlkit supervised train` run folder or model.pt, or an `rlkit train` "
+                                  "run folder (= --set policy.init=PATH; see policy.freeze, "
+                                  "policy.init_head)."),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda: where the networks run "
+                               "(= --set device=...; envs stay on the CPU)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard events (tb/)."),
     record: str = typer.Option(None, "--record", help="At the end, record an episode of the model a user "
                                "gets (the best, else the last) to this .gif or .mp4."),
@@ -605,10 +622,15 @@ def train_command(
         overrides["run.eval_every"] = eval_every
     if stop_at_threshold:
         overrides["run.stop_at"] = "threshold"
+    if init_from is not None:
+        overrides["policy.init"] = init_from
+    if device is not None:
+        overrides["device"] = device
     if resume is not None:
         if overrides or n_envs is not None or run_dir is not None:
             raise RlkitError("a resumed run keeps its configuration: drop --set, --eval-every, "
-                             "--stop-at-threshold, --n-envs and --run-dir", where="--resume")
+                             "--stop-at-threshold, --init-from, --device, --n-envs and --run-dir",
+                             where="--resume")
     elif env is None:
         raise RlkitError("give --env ENV_ID (e.g. --env CartPole-v1) or --resume RUN_DIR", where="--env")
     try:

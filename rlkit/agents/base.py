@@ -46,7 +46,7 @@ from rlkit.errors import RlkitError
 from rlkit.progress import TrainingProgress
 from rlkit.seeding import seed_everything
 
-__all__ = ["Episode", "OnPolicyAgent", "OnPolicyConfig", "lr_factor", "optimizer"]
+__all__ = ["Episode", "OnPolicyAgent", "OnPolicyConfig", "lr_factor", "optimizer", "resolve_device"]
 
 #: The largest number of sub-envs an agent makes (a typo such as ``n_envs=100000`` would
 #: otherwise try to create that many environments).
@@ -78,6 +78,10 @@ class OnPolicyConfig:
     :param torch_threads: torch intra-op threads while learning (1 is fastest for small nets);
         None leaves torch's setting.
     :param stats_window: episodes in the running mean return.
+    :param device: where the networks run: ``cpu``, ``cuda``, or ``auto`` (CUDA when there is
+        one and the policy has a CNN backbone; tiny MLPs are faster on the CPU). Environments,
+        rollouts and action sampling stay on the CPU; models and checkpoints are saved with CPU
+        tensors, so they load on either.
     """
 
     n_envs: int = hp(8, lo=1, hi=MAX_ENVS)
@@ -99,6 +103,7 @@ class OnPolicyConfig:
     env_kwargs: dict = hp({})
     torch_threads: int | None = hp(1, lo=1, hi=1024)
     stats_window: int = hp(100, lo=1, hi=10**6)
+    device: str = hp("auto", choices=("auto", "cpu", "cuda"))
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,21 @@ def optimizer(name: str, params: list[torch.nn.Parameter], lr: float, eps: float
 
 
 Callback = Callable[["OnPolicyAgent", dict[str, Any]], Any]
+
+
+def resolve_device(device: str, policy_cfg: dict[str, Any]) -> torch.device:
+    """The torch device of the ``device`` setting (see :class:`OnPolicyConfig`).
+
+    :raises RlkitError: ``cuda`` on a machine without CUDA.
+    """
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RlkitError("CUDA was asked for but is not available here; use --device cpu (or auto)",
+                             where="device")
+        return torch.device("cuda")
+    cnn = any(isinstance(policy_cfg.get(k), dict) and policy_cfg[k].get("type") == "cnn"
+              for k in ("net", "value_net"))
+    return torch.device("cuda" if device == "auto" and cnn and torch.cuda.is_available() else "cpu")
 
 
 def _check_weights(model: dict[str, Any], where: str) -> None:
@@ -204,6 +224,8 @@ class OnPolicyAgent:
                 observation_space, action_space, policy_cfg, with_value=self._with_value()
             )
             self.policy_cfg = self.policy.cfg
+            self.device = resolve_device(cfg.device, self.policy_cfg)
+            self.policy.to(self.device)
             self._check_policy()
             self.optimizers = self._make_optimizers()
         except BaseException:
@@ -467,7 +489,7 @@ class OnPolicyAgent:
             obj.load_state_dict(saved, where)
 
     def _model_dict(self) -> dict[str, Any]:
-        policy_state = self.policy.state_dict()
+        policy_state = {k: v.cpu() for k, v in self.policy.state_dict().items()}
         return {
             "format": self.file_format(),
             "version": 1,
@@ -521,6 +543,8 @@ class OnPolicyAgent:
             obs_space = space_from_dict(data["observation_space"])
             act_space = space_from_dict(data["action_space"])
             config = {**data["config"], **overrides}
+            if config.get("device") == "cuda" and "device" not in overrides and not torch.cuda.is_available():
+                config["device"] = "cpu"  # a model trained on a GPU loads on a machine without one
             agent = cls(
                 data["policy_cfg"],
                 env,

@@ -11,6 +11,10 @@ The policy config (``policy_cfg`` of :class:`~rlkit.agents.Reinforce`) is a dict
     std:        independent | state | fixed -- Box standard deviation
     log_std_init: 0.0
     head_gain:  0.01 -- orthogonal-init gain of the action head (small: a near-uniform start)
+    init:       null | PATH -- start from a trained backbone (a `rlkit supervised train` or
+                `rlkit train` run); see :mod:`rlkit.agents.pretrained`
+    freeze:     false | true | [layer names] -- backbone layers left out of training
+    init_head:  false | true -- keep the source's head (classifier / action head) when it fits
 
 A bare backbone config (a dict with ``type``) is accepted as shorthand for ``{"net": cfg}``.
 
@@ -26,6 +30,7 @@ between steps; it is zeroed where an episode starts.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +42,8 @@ from torch import nn
 from rlkit.agents.distributions import action_spec, make_distribution
 from rlkit.errors import RlkitError
 
-POLICY_KEYS = {"net", "value_net", "shared", "bounds", "std", "log_std_init", "head_gain"}
+POLICY_KEYS = {"net", "value_net", "shared", "bounds", "std", "log_std_init", "head_gain", "init", "freeze",
+               "init_head"}
 
 __all__ = [
     "POLICY_KEYS",
@@ -101,6 +107,9 @@ def resolve_policy_cfg(cfg: dict[str, Any] | None, observation_space: spaces.Spa
     cfg.setdefault("std", "independent")
     cfg.setdefault("log_std_init", 0.0)
     cfg.setdefault("head_gain", 0.01)
+    from rlkit.agents.pretrained import check_init_keys
+
+    check_init_keys(cfg)
     for key in ("net", "value_net"):
         if not isinstance(cfg[key], dict):
             raise RlkitError(
@@ -132,7 +141,7 @@ def _mask_hidden(hidden: torch.Tensor, starts: torch.Tensor | None) -> torch.Ten
     """Zero the hidden state (k * layers, B, H) of the batch entries where an episode starts."""
     if starts is None:
         return hidden
-    return hidden * (~starts).to(hidden.dtype).reshape(1, -1, 1)
+    return hidden * (~starts).to(hidden.device, hidden.dtype).reshape(1, -1, 1)
 
 
 @dataclass
@@ -173,8 +182,14 @@ class ActorCritic(nn.Module):
         with_value: bool = True,
     ) -> None:
         super().__init__()
+        from rlkit.agents import pretrained
         from rlkit.supervised import init_weights
 
+        source, init_value = None, False
+        if isinstance(cfg, dict) and "type" not in cfg and isinstance(cfg.get("init"), (str, os.PathLike)):
+            source = pretrained.read_source(cfg["init"])  # applied once: then a record (see pretrained)
+            cfg = pretrained.merge_source_cfg(cfg, source, obs_input_shape(observation_space))
+            init_value = bool(cfg.pop("_init_value", False))
         self.cfg = resolve_policy_cfg(cfg, observation_space)
         self.observation_space, self.action_space = observation_space, action_space
         self.input_shape = obs_input_shape(observation_space)
@@ -206,14 +221,28 @@ class ActorCritic(nn.Module):
             and (self.is_recurrent if self.shared else getattr(self.value_body, "is_recurrent", False))
         )
         self._onehot = isinstance(observation_space, (spaces.Discrete, spaces.MultiDiscrete))
+        if source is not None:
+            self.cfg["init"] = pretrained.apply_source(self, source, init_value)
+        pretrained.apply_freeze(self)
+        self.train()
+
+    def train(self, mode: bool = True) -> ActorCritic:
+        """``nn.Module.train``; an initialised backbone's batch norm keeps the source's statistics."""
+        super().train(mode)
+        if self.cfg.get("init") is not None:
+            from rlkit.agents.pretrained import keep_statistics
+
+            keep_statistics(self)
+        return self
 
     # -- parameters ------------------------------------------------------------------------------
     def policy_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the policy (backbone, action head, log-std), shared backbone included."""
+        """Trainable parameters of the policy (backbone, action head, log-std), shared backbone
+        included; frozen ones (``policy.freeze``) are left out."""
         params = list(self.body.parameters()) + list(self.action_head.parameters())
         if isinstance(self.log_std, nn.Parameter):
             params.append(self.log_std)
-        return params
+        return [p for p in params if p.requires_grad]
 
     def value_parameters(self) -> list[nn.Parameter]:
         """Parameters only the value network has (empty without a value net)."""
@@ -222,7 +251,7 @@ class ActorCritic(nn.Module):
         params = list(self.value_head.parameters())
         if self.value_body is not None:
             params = list(self.value_body.parameters()) + params
-        return params
+        return [p for p in params if p.requires_grad]
 
     # -- observations ----------------------------------------------------------------------------
     def obs_to_tensor(self, obs: np.ndarray) -> torch.Tensor:
@@ -283,21 +312,38 @@ class ActorCritic(nn.Module):
                 h = act(h)
         return h
 
+    @property
+    def device(self) -> torch.device:
+        """Where the networks are (``device`` of the agent); inputs and outputs stay on the CPU."""
+        return self.action_head.weight.device
+
     def distribution(
         self, x: torch.Tensor, hidden: torch.Tensor | None = None, starts: torch.Tensor | None = None
     ):
         """The action distribution for one step of inputs ``x`` (B, *input_shape).
 
+        On another device than the CPU the inputs go there and the logits come back, so actions
+        are drawn on the CPU from the same random streams.
+
         :returns: (distribution, new hidden or None).
         """
+        dev = self.device
+        if dev.type != "cpu":
+            head, hidden = self._head(x.to(dev), None if hidden is None else hidden.to(dev),
+                                      None if starts is None else starts.to(dev))
+            log_std = None if self.log_std is None else self.log_std.cpu()
+            return make_distribution(self.spec, head.cpu(), log_std), None if hidden is None else hidden.cpu()
+        head, hidden = self._head(x, hidden, starts)
+        return make_distribution(self.spec, head, self.log_std), hidden
+
+    def _head(self, x: torch.Tensor, hidden: torch.Tensor | None, starts: torch.Tensor | None):
         if self.is_recurrent:
             if hidden is None:
                 hidden = self.body.initial_state(x.shape[0])
             feats, hidden = self.body(x, _mask_hidden(hidden, starts))
         else:
             feats = self._features(x)
-        head = nn.functional.linear(feats, self.action_head.weight, self.action_head.bias)
-        return make_distribution(self.spec, head, self.log_std), hidden
+        return nn.functional.linear(feats, self.action_head.weight, self.action_head.bias), hidden
 
     def act(
         self,
@@ -379,6 +425,22 @@ class ActorCritic(nn.Module):
         :param value_h0: the value net's hidden state before the rollout (recurrent, not shared).
         :param need_values: compute the value outputs.
         """
+        dev = self.device
+        if dev.type != "cpu":  # compute there, hand the outputs back on the CPU (gradients follow)
+            def to(t):
+                return None if t is None else t.to(dev)
+
+            out = self._evaluate_rollout(
+                x.to(dev), raw_actions.to(dev), starts.to(dev), to(h0), to(final_x), to(final_mask),
+                to(last_x), to(value_h0), need_values,
+            )
+            return RolloutOutputs(*(None if t is None else t.cpu() for t in (
+                out.logp, out.entropy, out.values, out.final_values, out.last_values, out.value_hidden)))
+        return self._evaluate_rollout(x, raw_actions, starts, h0, final_x, final_mask, last_x, value_h0,
+                                      need_values)
+
+    def _evaluate_rollout(self, x, raw_actions, starts, h0, final_x, final_mask, last_x, value_h0,
+                          need_values) -> RolloutOutputs:
         T, N = starts.shape
         want = need_values and self.with_value
         feats, f_final, f_last, _ = self._run(
@@ -403,7 +465,7 @@ class ActorCritic(nn.Module):
                 )
             values = self.value_head(feats).squeeze(-1)
             with torch.no_grad():
-                final_values = torch.zeros(T, N, dtype=values.dtype)
+                final_values = torch.zeros(T, N, dtype=values.dtype, device=values.device)
                 if f_final is not None:
                     final_values[final_mask] = self.value_head(f_final).squeeze(-1)
                 last_values = self.value_head(f_last).squeeze(-1) if f_last is not None else None
@@ -420,6 +482,7 @@ class ActorCritic(nn.Module):
         """V(s_t) over a (T, N) rollout with gradient, for extra value-fitting epochs."""
         T, N = starts.shape
         body = self.body if self.shared else self.value_body
-        h0 = value_h0
-        feats, _, _, _ = self._run(body, x, starts, h0)
-        return self.value_head(feats).squeeze(-1)
+        dev = self.device
+        h0 = None if value_h0 is None else value_h0.to(dev)
+        feats, _, _, _ = self._run(body, x.to(dev), starts.to(dev), h0)
+        return self.value_head(feats).squeeze(-1).cpu()

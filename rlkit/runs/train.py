@@ -143,6 +143,10 @@ def resolve_config(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise RlkitError(f"must be an integer, got {seed!r}", where="--seed")
     preset, run = load_preset(agent, env_id), run_settings(agent, env_id)
+    if overrides and "policy.init" in overrides:  # the architecture comes from the source
+        from rlkit.agents.pretrained import reduce_preset_net
+
+        preset["policy"] = reduce_preset_net(preset.get("policy"), overrides)
     preset, run = apply_overrides(preset, run, overrides or {}, agent)
     if total_timesteps is not None:
         preset, _ = apply_overrides(preset, {}, {"total_timesteps": total_timesteps}, agent)

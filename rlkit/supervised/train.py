@@ -642,7 +642,8 @@ def evaluate_run(run_dir: str | Path, *, data_dir: str | Path | None = None, dev
     The model is rebuilt from the run's ``config.json`` (the checkpoint's own config if there is
     no ``config.json``), so a checkpoint of another architecture is refused.
 
-    :param run_dir: a run directory of :func:`fit` (or a ``model.pt`` path).
+    :param run_dir: a run directory of :func:`fit` (or a ``model.pt`` path), or of ``rlkit train``
+        whose policy reads MNIST images (its greedy action is the predicted label).
     :param data_dir: folder searched first for the IDX files.
     :param device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
     :param batch_size: evaluation batch size.
@@ -661,6 +662,11 @@ def evaluate_run(run_dir: str | Path, *, data_dir: str | Path | None = None, dev
         raise RlkitError("no such run directory", where=str(run_dir))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise RlkitError(f"batch size must be a positive integer, got {batch_size!r}", where="--batch-size")
+    if run_dir.is_dir() and (run_dir / "config.yaml").is_file():  # an `rlkit train` run: its policy
+        from rlkit.agents.pretrained import evaluate_rl_run
+
+        return evaluate_rl_run(run_dir, data_dir=data_dir, device=device, batch_size=batch_size,
+                               test_subset=test_subset)
     config = None
     cfg_file = run_dir / "config.json" if run_dir.is_dir() else run_dir.parent / "config.json"
     if cfg_file.is_file():
