@@ -208,8 +208,9 @@ def npz_layouts(draw):
             fields.pop(key, None)
         else:
             fields[key] = draw(arrays())
-    if draw(st.booleans()) and "P_csr_indices_0" in fields:  # the classic: an index one past the end
-        idx = np.asarray(fields["P_csr_indices_0"]).astype(np.int64)
+    indices = np.asarray(fields.get("P_csr_indices_0", []))
+    if draw(st.booleans()) and indices.dtype.kind in "iub":  # the classic: an index one past the end
+        idx = indices.astype(np.int64)
         if idx.size:
             idx.flat[draw(st.integers(0, idx.size - 1))] = draw(st.sampled_from([4, 5, -1, 2**31, 10**6]))
         fields["P_csr_indices_0"] = idx

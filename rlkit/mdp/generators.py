@@ -64,7 +64,9 @@ def apply_action_mask(P: np.ndarray, R: np.ndarray, mask: np.ndarray) -> None:
 def _check_prob(name: str, value: Any, *, open_low=False, open_high=False) -> float:
     try:
         v = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        raise RlkitError(f"{name} is too large for a float (a number in [0, 1] is needed)") from None
+    except (TypeError, ValueError):
         raise RlkitError(f"{name} must be a number in [0, 1], got {value!r}") from None
     lo_ok = v > 0 if open_low else v >= 0
     hi_ok = v < 1 if open_high else v <= 1
@@ -121,7 +123,9 @@ def _index_dtype(n: int) -> type:
 def _check_float(name: str, value: Any) -> float:
     try:
         v = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        raise RlkitError(f"{name} is too large for a float") from None
+    except (TypeError, ValueError):
         raise RlkitError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v):
         raise RlkitError(f"{name} must be finite, got {v}")

@@ -1033,7 +1033,7 @@ def _npz_budget(path: Path, where: str) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             total = sum(info.file_size for info in zf.infolist())
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
         raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
     check_memory(total, "the arrays of this .npz file", where=where)
 
@@ -1042,7 +1042,7 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
     _npz_budget(path, where)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         raise RlkitError(f"not a readable .npz file: {_first_line(exc)}", where=where) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise RlkitError("not an .npz archive (a single .npy array?); save models with numpy.savez",
