@@ -348,3 +348,14 @@ def test_train_record_writes_a_gif_of_the_model_a_user_gets(cli, tmp_path):
         assert im.size == (600, 400) and im.n_frames >= 9  # a reset frame and one per step (>= 8 steps)
     code, _, err = cli("train", "--env", "CartPole-v1", "--record", str(tmp_path), "--quiet")
     assert code == 2 and "is a folder" in err and err.count("\n") == 1
+
+
+def test_evaluation_plays_every_episode_asked_for():
+    """More episodes than sub-envs: each sub-env plays its quota (a shadowed variable once cut the
+    result to the last episode of each of the 10 sub-envs)."""
+    agent = Reinforce({"net": {"type": "mlp", "hidden": [8]}}, "CartPole-v1", seed=0, n_envs=2)
+    res = evaluate_policy(agent, n_episodes=25, seed=3)
+    assert res.episodes == 25 and len(res.lengths) == 25
+    paired = evaluate_policy(agent, n_episodes=99, seed=3, seeds=[5, 6, 7])
+    assert paired.episodes == 3
+    agent.close()

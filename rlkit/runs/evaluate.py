@@ -157,9 +157,9 @@ def evaluate_policy(
                 finished += done & active
                 ep_ret[done] = 0.0
                 ep_len[done] = 0
-                seeds = rng.integers(0, 2**31 - 1, size=n)
+                fresh = rng.integers(0, 2**31 - 1, size=n)
                 obs, _ = envs.reset(
-                    seed=[int(s) if d else None for s, d in zip(seeds, done, strict=True)],
+                    seed=[int(s) if d else None for s, d in zip(fresh, done, strict=True)],
                     options={"reset_mask": done},
                 )
     finally:
