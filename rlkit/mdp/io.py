@@ -185,7 +185,7 @@ def _short(x: Any, limit: int = 60) -> str:
 
 def _check_gamma(gamma: Any, where: str | None = None) -> float:
     if isinstance(gamma, bool):
-        raise RlkitError(f"gamma must be a number in [0, 1], got {gamma!r}", where=where)
+        raise RlkitError(f"gamma must be a number in [0, 1], got {_short(gamma)}", where=where)
     try:
         if isinstance(gamma, str) and len(gamma) > 400:
             raise ValueError("too long")
@@ -310,7 +310,7 @@ def _name(x: Any) -> str:
 
 def _number(x: Any, ctx: _Ctx, field: str, line: int | None, what: str = "reward") -> float:
     if isinstance(x, bool) or x is None:
-        raise ctx.error(field, f"{what} must be a number, got {x!r}", line)
+        raise ctx.error(field, f"{what} must be a number, got {_short(x)}", line)
     try:
         if isinstance(x, (int, float, np.integer, np.floating)):
             v = float(x)
@@ -374,7 +374,7 @@ def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_
                                 "to, p and reward", _line_of(item, k))
             to = item["to"]
             if not isinstance(to, (str, int)) or isinstance(to, bool):
-                raise ctx.error(f"{f}.to", f"must name one state, got {to!r}", _line_of(item, "to"))
+                raise ctx.error(f"{f}.to", f"must name one state, got {_short(to)}", _line_of(item, "to"))
             p = _prob(item["p"], ctx, f"{f}.p", _line_of(item, "p")) if "p" in item else None
             if "reward" in item and not allow_reward:
                 raise ctx.error(f"{f}.reward", "a Markov chain has no rewards; use kind: mrp",
@@ -413,7 +413,7 @@ def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_
             out.append((_name(k), _prob(p, ctx, f"{field}.{k}", _line_of(spec, k)), None))
         return out, None
     raise ctx.error(field, f"an outcome must be a state name, a {{state: probability}} mapping, "
-                    f"{{to: ..., reward: ...}} or a list of {{to, p, reward}}; got {spec!r}", line)
+                    f"{{to: ..., reward: ...}} or a list of {{to, p, reward}}; got {_short(spec)}", line)
 
 
 def _name_list(value: Any, ctx: _Ctx, field: str, line: int | None) -> list[str]:
@@ -422,7 +422,7 @@ def _name_list(value: Any, ctx: _Ctx, field: str, line: int | None) -> list[str]
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return [_name(value)]
     if not isinstance(value, list):
-        raise ctx.error(field, f"must be a list of names, got {value!r}", line)
+        raise ctx.error(field, f"must be a list of names, got {_short(value)}", line)
     out = [_name(v) for v in value]
     dup = [n for i, n in enumerate(out) if n in out[:i]]
     if dup:
@@ -487,7 +487,7 @@ def model_from_dict(doc: Any, *, source: str = "<model>", gamma: float | None = 
                             f"{', '.join(_TOP_KEYS)}", _line_of(doc, key))
     kind = doc.get("kind", _infer_kind(doc))
     if kind not in ("chain", "mrp", "mdp"):
-        raise ctx.error("kind", f"must be chain, mrp or mdp, got {kind!r}", _line_of(doc, "kind"))
+        raise ctx.error("kind", f"must be chain, mrp or mdp, got {_short(kind)}", _line_of(doc, "kind"))
     if gamma is not None:
         g = _check_gamma(gamma)
     elif "gamma" in doc:
