@@ -15,7 +15,15 @@ class RlkitError(ValueError):
     not know about rlkit.
     """
 
+    #: the longest message kept whole; a longer one (a value of thousands of characters echoed in
+    #: it) keeps its start and end with the middle cut out
+    MAX_LENGTH = 1500
+
     def __init__(self, message: str, *, where: str | None = None) -> None:
         self.where = where
-        message = " ".join(str(message).split())  # one line, always
-        super().__init__(f"{where}: {message}" if where else message)
+        text = " ".join(str(message).split())  # one line, always
+        text = f"{where}: {text}" if where else text
+        if len(text) > self.MAX_LENGTH:
+            cut = len(text) - self.MAX_LENGTH
+            text = f"{text[:1000]} ...({cut} characters cut)... {text[-(self.MAX_LENGTH - 1000):]}"
+        super().__init__(text)
