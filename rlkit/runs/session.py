@@ -129,6 +129,7 @@ class Session:
         self.stop_at = stop_target(run, config["env_id"])
         self.stopped = bool(st.get("stopped", False))
         self.last_eval: dict[str, Any] | None = None
+        self._eval_envs = None  # made at the first periodic evaluation, kept open for the others
 
     @property
     def seconds(self) -> float:
@@ -163,9 +164,16 @@ class Session:
         agent = self.agent
         t = time.perf_counter()
         try:
+            if self._eval_envs is None:
+                from rlkit.agents.rollout import make_vec_env
+
+                self._eval_envs, _ = make_vec_env(
+                    self.config["env_id"], min(self.eval_episodes, 10), "sync", self.eval_env_kwargs
+                )
             ev = evaluate_policy(
                 agent,
-                self.config["env_id"],
+                self._eval_envs,
+                n_envs=self._eval_envs.num_envs,
                 n_episodes=self.eval_episodes,
                 deterministic=True,
                 seed=self.eval_seed,
@@ -222,5 +230,7 @@ class Session:
         self.episodes.close()
         if self.evals is not None:
             self.evals.close()
+        if self._eval_envs is not None:
+            self._eval_envs.close()
         if self.tb is not None:
             self.tb.close()
