@@ -78,6 +78,37 @@ def verdict(rows: list[dict], threshold: float | None) -> str:
     return "; ".join(words)
 
 
+def after_solving(results: list, env: str, threshold: float | None, agent: str = "reinforce") -> str:
+    """How the evaluations behave once ``agent`` first reaches the threshold on ``env``: the
+    lowest point of the mean-over-seeds curve after the first evaluation point where that mean
+    reaches the threshold, and the share of each seed's later evaluations at or above it."""
+    import numpy as np
+
+    runs = [r for r in results if r.status == "ok" and r.spec.agent == agent and r.spec.env_id == env]
+    if threshold is None or not runs:
+        return ""
+    points = sorted({row["eval_point"] for r in runs for row in r.eval_rows})
+    means = []
+    for point in points:
+        vals = [row["return_mean"] for r in runs for row in r.eval_rows if row["eval_point"] == point]
+        means.append(float(np.mean(vals)) if len(vals) == len(runs) else float("nan"))
+    first = next((i for i, m in enumerate(means) if m >= threshold), None)
+    if first is None:
+        return f"{agent}'s mean evaluation over seeds never reaches {threshold:g}."
+    later = [m for m in means[first + 1:] if m == m]
+    share = []
+    for r in runs:
+        vals = [row["return_mean"] for row in r.eval_rows]
+        k = next((i for i, v in enumerate(vals) if v >= threshold), None)
+        if k is not None:
+            share += [v >= threshold for v in vals[k + 1:]]
+    low = f"{min(later):.1f}" if later else "no later point"
+    return (f"After {agent}'s mean evaluation over the {len(runs)} seeds first reaches {threshold:g} "
+            f"(at {points[first]:,} steps), its lowest point is {low}; of each seed's evaluations after "
+            f"its own first reach, {100 * np.mean(share):.1f}% are at or above {threshold:g} "
+            f"({len(share)} evaluations).") if share else ""
+
+
 def run_compare(args: argparse.Namespace) -> tuple[str, object]:
     kwargs = ({"total_timesteps": 10_000, "eval_every": 1_000} if args.quick else {})
     sections, all_results, thresholds, verdicts = [], [], {}, []
@@ -100,10 +131,14 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         print(markdown_table(headers, cells))
         line = verdict(result.summary, thresholds[env])
         verdicts.append([env, line])
+        stable = after_solving(result.results, env, thresholds[env])
+        if stable:
+            print(stable)
         budgets = ", ".join(f"{row['agent']} {row['budget']:,}" for row in result.summary)
         sections.append(f"### {env}\n\n{seeds} seeds; budgets (env steps): {budgets}; evaluation every "
                         f"{every:,} steps on {EVAL_EPISODES} fixed episodes.\n\n"
-                        f"{markdown_table(headers, cells)}\n\nVerdict: {line}.")
+                        f"{markdown_table(headers, cells)}\n\nVerdict: {line}."
+                        + (f" {stable}" if stable else ""))
         for r in result.failed:
             sections.append(f"FAILED `{r.spec.trial_id}`: {r.error}")
     seconds = time.perf_counter() - t0
@@ -177,6 +212,7 @@ def main() -> None:
     args.agents = [a for a in args.agents.split(",") if a]
     args.envs = [e for e in args.envs.split(",") if e]
     args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
+                       "MountainCar-v0": 20_000, "LunarLander-v3": 20_000, "LunarLanderContinuous-v3": 20_000,
                        "MountainCarContinuous-v0": 5_000}
     parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{' --quick' if args.quick else ''}`"
              f" on {time.strftime('%Y-%m-%d')}; each trial runs with one torch thread."

@@ -817,7 +817,8 @@ def compare_cmd(
                             help="Output folder (default runs/compare/<envs>-<time>); reuse it to resume."),
     sets: list[str] = typer.Option([], "--set", "-s", help="AGENT.KEY=VALUE override (repeatable)."),
     target: list[str] = typer.Option([], "--target", help="ENV=SCORE: the score that normalises to 1 in the "
-                                     "aggregate across envs (default: the env's reward threshold)."),
+                                     "aggregate across envs (default: the env's reward threshold); for an "
+                                     "env without a threshold also the score of 'time to threshold'."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

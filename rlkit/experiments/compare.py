@@ -572,7 +572,7 @@ def summary_markdown(results: Sequence[TrialResult], summary: Sequence[dict[str,
             "- Final eval mean: the last evaluation of each seed; 95% CI: percentile bootstrap over seeds "
             "(10,000 resamples); IQM: mean of the middle 50% of seeds (scipy's trim_mean 0.25).",
             "- Steps / time to threshold: first evaluation whose mean reaches the env's "
-            "`reward_threshold` ("
+            "`reward_threshold` or, for an env without one, its `--target` ("
             + ", ".join(f"{env}: {_fmt(t)}" for env, t in sorted(thresholds.items(), key=lambda kv: kv[0]))
             + "); median over seeds, a seed that never reached it counting as infinite, (k/n) seeds "
             "reached it. Time is training time (the clock stops during evaluations).",
@@ -756,7 +756,9 @@ def compare(
     :param overrides: ``{agent: {key: value}}`` (see :func:`parse_sets`).
     :param progress: show a progress bar (None: on a terminal or in a notebook).
     :param targets: per env, the score that normalises to 1 in the aggregate (default: the env's
-        reward threshold; needed for an env without one when several envs are compared).
+        reward threshold; needed for an env without one when several envs are compared). For an
+        env without a reward threshold the target is also the threshold of steps / time to
+        threshold (Pendulum-v1: -200 is the usual "solved").
     :return: :class:`ExperimentResult`.
 
     Example::
@@ -796,6 +798,8 @@ def compare(
     for env_id in targets:
         if env_id not in envs:
             raise RlkitError(f"a target for {env_id}, which is not compared", where="--target")
+    # an env without a reward threshold takes its target as the threshold of steps/time to threshold
+    time_thresholds = {e: (targets.get(e) if t is None else t) for e, t in thresholds.items()}
     if len(envs) > 1:
         refs = references(envs, thresholds, targets)  # fails before any trial runs
     else:
@@ -803,5 +807,5 @@ def compare(
         refs = references(envs, thresholds, targets) if has else None
     out = Path(out) if out is not None else default_out("compare", "-".join(envs))
     return run_experiment(specs, out, backend=backend, workers=workers, ray_address=ray_address,
-                          ship_code=ship_code, thresholds=thresholds, progress=progress,
+                          ship_code=ship_code, thresholds=time_thresholds, progress=progress,
                           title="rlkit compare: " + ", ".join(envs), refs=refs)
