@@ -122,3 +122,19 @@ def test_compare_aggregate_without_a_threshold_is_refused_before_any_trial(cli, 
     code, _, err = cli("compare", "--env", "CartPole-v1", "--agents", "reinforce",
                        "--target", "CartPole-v1=lots", "--out", str(out), "--quiet")
     assert code == 2 and "ENV=SCORE" in err
+
+
+def test_a_target_is_the_threshold_of_an_env_without_one(tmp_path):
+    """Pendulum has no reward_threshold: its --target counts for steps / time to threshold too."""
+    from rlkit.experiments.compare import compare
+
+    kw = dict(seeds=1, total_timesteps=256, eval_every=128, eval_episodes=1, workers=1,
+              overrides={"reinforce": {"n_envs": 2, "n_steps": 64, "policy.net.hidden": [8]}})
+    easy = compare(["Pendulum-v1"], ["reinforce"], out=tmp_path / "easy", targets={"Pendulum-v1": -1e9}, **kw)
+    row = easy.summary[0]
+    first_point = easy.results[0].eval_rows[0]["timesteps"]
+    assert row["reward_threshold"] == -1e9 and row["reached"] == 1
+    assert row["steps_to_threshold"] == first_point
+    hard = compare(["Pendulum-v1"], ["reinforce"], out=tmp_path / "hard", targets={"Pendulum-v1": 1e9}, **kw)
+    assert hard.summary[0]["reward_threshold"] == 1e9 and hard.summary[0]["reached"] == 0
+    assert "its `--target` (Pendulum-v1: " in (tmp_path / "hard" / "summary.md").read_text()

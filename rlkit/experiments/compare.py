@@ -790,8 +790,10 @@ def compare(
         configs = {a: resolve_agent_config(a, info, overrides.get(a, {})) for a in agents}
         budgets = {a: total_timesteps or budget_of(configs[a]) for a in agents}
         every = eval_every or default_eval_every(list(budgets.values()))
-        for agent in agents:
-            for seed in seeds:
+        # seed-major order: the agents' trials alternate, so a change in the machine's load while the
+        # compare runs falls on every agent alike instead of on whichever agent's trials run then
+        for seed in seeds:
+            for agent in agents:
                 specs.append(TrialSpec(agent, env_id, seed, budgets[agent], every, eval_episodes,
                                        configs[agent]))
     targets = dict(targets or {})
