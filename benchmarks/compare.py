@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,7 +45,14 @@ TARGETS = {"Pendulum-v1": -200.0}  # Gymnasium sets no threshold; -200 is the us
 EVAL_EPISODES = 10
 
 
+def _counts(text: str) -> dict[str, int]:
+    """``"A=3,B=5"`` -> ``{"A": 3, "B": 5}``."""
+    return {k: int(v) for k, v in (item.rsplit("=", 1) for item in text.split(",") if item)}
+
+
 def _seeds(env: str, args: argparse.Namespace) -> int:
+    if env in args.env_seeds:
+        return args.env_seeds[env]
     if args.seeds:
         return args.seeds
     if args.quick:
@@ -122,11 +130,22 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         # a fixed evaluation grid per env, so that trials finished by an earlier run are reused
         every = kwargs.get("eval_every") or args.eval_every.get(env, 10_000)
         targets = {k: v for k, v in TARGETS.items() if k == env}
-        result = compare([env], agents, seeds=seeds, workers=args.workers, out=out,
-                         eval_episodes=EVAL_EPISODES, eval_every=every, progress=None, targets=targets,
-                         **{k: v for k, v in kwargs.items() if k != "eval_every"})
+        # agents with fewer seeds (--agent-seeds) run as a second compare into the same folder
+        groups: dict[int, list[str]] = {}
+        for agent in agents:
+            groups.setdefault(min(seeds, args.agent_seeds.get(agent, seeds)), []).append(agent)
+        results, summary = [], []
+        for n, group in sorted(groups.items(), reverse=True):
+            part = compare([env], group, seeds=n, workers=args.workers, out=out,
+                           eval_episodes=EVAL_EPISODES, eval_every=every, progress=None, targets=targets,
+                           **{k: v for k, v in kwargs.items() if k != "eval_every"})
+            results += part.results
+            summary += part.summary
+        summary.sort(key=lambda row: agents.index(row["agent"]))
+        result = SimpleNamespace(results=results, summary=summary, failed=[r for r in results if r.status != "ok"])
         thresholds[env] = info.reward_threshold if info.reward_threshold is not None else TARGETS.get(env)
         all_results += result.results
+        seed_text = ", ".join(f"{row['agent']} {row['seeds']}" for row in result.summary)
         headers, cells = summary_table(result.summary)
         print(markdown_table(headers, cells))
         line = verdict(result.summary, thresholds[env])
@@ -135,7 +154,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         if stable:
             print(stable)
         budgets = ", ".join(f"{row['agent']} {row['budget']:,}" for row in result.summary)
-        sections.append(f"### {env}\n\n{seeds} seeds; budgets (env steps): {budgets}; evaluation every "
+        sections.append(f"### {env}\n\nSeeds: {seed_text}; budgets (env steps): {budgets}; evaluation every "
                         f"{every:,} steps on {EVAL_EPISODES} fixed episodes.\n\n"
                         f"{markdown_table(headers, cells)}\n\nVerdict: {line}."
                         + (f" {stable}" if stable else ""))
@@ -199,6 +218,9 @@ def main() -> None:
     parser.add_argument("--envs", default=",".join(SUITE), help="comma-separated envs (default: the suite)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="seeds per agent and env (default 10 on CartPole, 5 elsewhere; quick 3)")
+    parser.add_argument("--env-seeds", default="", help="ENV=N,...: seeds per agent on these envs")
+    parser.add_argument("--agent-seeds", default="",
+                        help="AGENT=N,...: fewer seeds for these agents (a budget cut, said in the table)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the compare")
     parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agents")
     parser.add_argument("--scaling-agent", default="sb3-ppo", help="agent of the scaling runs")
@@ -211,6 +233,8 @@ def main() -> None:
     args = parser.parse_args()
     args.agents = [a for a in args.agents.split(",") if a]
     args.envs = [e for e in args.envs.split(",") if e]
+    args.agent_seeds = _counts(args.agent_seeds)
+    args.env_seeds = _counts(args.env_seeds)
     args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
                        "MountainCar-v0": 20_000, "LunarLander-v3": 20_000, "LunarLanderContinuous-v3": 20_000,
                        "MountainCarContinuous-v0": 5_000}
