@@ -142,7 +142,8 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
             results += part.results
             summary += part.summary
         summary.sort(key=lambda row: agents.index(row["agent"]))
-        result = SimpleNamespace(results=results, summary=summary, failed=[r for r in results if r.status != "ok"])
+        failed = [r for r in results if r.status != "ok"]
+        result = SimpleNamespace(results=results, summary=summary, failed=failed)
         thresholds[env] = info.reward_threshold if info.reward_threshold is not None else TARGETS.get(env)
         all_results += result.results
         seed_text = ", ".join(f"{row['agent']} {row['seeds']}" for row in result.summary)
