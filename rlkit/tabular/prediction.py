@@ -136,7 +136,7 @@ class _Recorder:
         if record_values:
             self.history = np.empty((R, E + 1, V0.shape[1]))
             self.history[:, 0] = V0
-        self.R, self.E = R, E
+        self.runs, self.episodes = R, E
         self.direct: np.ndarray | None = None
 
     def __call__(self, t: int, V: np.ndarray) -> None:
@@ -153,7 +153,7 @@ class _Recorder:
         """Record every run after its episode ``k`` (batch methods)."""
         if self.flat is not None:
             if self.direct is None:
-                self.direct = np.full((self.R, self.E), np.nan)
+                self.direct = np.full((self.runs, self.episodes), np.nan)
             d = V - self.ex
             self.direct[:, k] = np.sqrt((d * d) @ self.w)
         if self.history is not None:
@@ -164,7 +164,7 @@ class _Recorder:
             return None
         if self.direct is not None:
             return self.direct
-        out = np.full((self.R, self.E), np.nan)
+        out = np.full((self.runs, self.episodes), np.nan)
         out[self.rows, self.eps] = self.flat
         return out
 

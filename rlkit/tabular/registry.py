@@ -184,10 +184,11 @@ class Method:
             out[key] = p.check(value, key)
         return out
 
-    def kwargs(self, params: dict[str, Any], **options: Any) -> dict[str, Any]:
+    def kwargs(self, params: dict[str, Any], exclude: tuple[str, ...] = ("alpha",),
+               **options: Any) -> dict[str, Any]:
         """Keyword arguments for :attr:`run`: the validated parameters by their library names
-        (alpha excluded: the kinds pass it themselves) and the method's options."""
-        out = {self.param(k).arg: v for k, v in params.items() if k != "alpha"}
+        (less ``exclude``, which the kind's entry point passes itself) and the method's options."""
+        out = {self.param(k).arg: v for k, v in params.items() if k not in exclude}
         out.update({k: options[k] for k in self.options})
         return out
 
@@ -297,12 +298,12 @@ register(Method("true-online-td-lambda", "prediction", "rlkit.tabular.true_onlin
 
 _CONTROL = {"alpha": 0.1, "epsilon": 0.1}
 _CA = {"alpha": CONTROL_ALPHA}
-register(Method("sarsa", "control", f"{_C}:sarsa_update", _CONTROL, "SARSA (S&B p. 130)", schema=_CA))
-register(Method("expected-sarsa", "control", f"{_C}:expected_sarsa_update", _CONTROL,
+register(Method("sarsa", "control", f"{_C}:sarsa_learner", _CONTROL, "SARSA (S&B p. 130)", schema=_CA))
+register(Method("expected-sarsa", "control", f"{_C}:expected_sarsa_learner", _CONTROL,
                 "Expected SARSA (S&B p. 133)", schema=_CA))
-register(Method("q-learning", "control", f"{_C}:q_learning_update", _CONTROL, "Q-learning (S&B p. 131)",
+register(Method("q-learning", "control", f"{_C}:q_learning_learner", _CONTROL, "Q-learning (S&B p. 131)",
                 aliases=("qlearning",), schema=_CA))
-register(Method("double-q-learning", "control", f"{_C}:double_q_learning_update", _CONTROL,
+register(Method("double-q-learning", "control", f"{_C}:double_q_learning_learner", _CONTROL,
                 "Double Q-learning (S&B p. 136)", aliases=("double-q", "double-qlearning"), schema=_CA))
 register(Method("mc-control", "control", f"{_C}:mc_control_learner",
                 {"alpha": None, "epsilon": 0.1, "exploring_starts": False, "first_visit": True},
