@@ -506,10 +506,7 @@ def make_source(env: Any, *, runs: int = 1, gamma: float | None = None, start: A
             probe.close()
             if not has_model:
                 return GymSource(env_id, runs, gamma=gamma, env_kwargs=env_kwargs, method=method)
-        try:
-            from rlkit.mdp import load
-        except ImportError:  # older layout: load lives in rlkit.mdp.io only
-            from rlkit.mdp.io import load
+        from rlkit.mdp import load
 
         model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
         src = ModelSource(model, start=start)
