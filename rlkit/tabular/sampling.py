@@ -656,12 +656,7 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
     pol_cdf = None if (not draw_actions or callable(policy)) else cdf_rows(np.asarray(policy, dtype=float))
 
     cap = 1024
-    states = np.zeros((R, cap), np.intp)
-    actions = np.zeros((R, cap), np.intp)
-    rewards = np.zeros((R, cap))
-    next_states = np.zeros((R, cap), np.intp)
-    terminated = np.zeros((R, cap), bool)
-    ends = np.zeros((R, cap), bool)
+    states, actions, rewards, next_states, terminated, ends = _stream_arrays(R, cap)
     episode = np.full((R, cap), -1, np.intp)
     lengths = np.zeros((R, E), np.intp)
     returns = np.zeros((R, E))
@@ -718,6 +713,14 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
                        lengths=lengths, returns=returns, n_states=source.n_states,
                        n_actions=source.n_actions, gamma=source.gamma,
                        info={"source": source.name, "max_steps": max_steps})
+
+
+def _stream_arrays(runs: int, steps: int) -> tuple[np.ndarray, ...]:
+    """Zeroed (runs, steps) arrays of a step stream: states, actions, rewards, next states,
+    terminated, ends."""
+    shape = (runs, steps)
+    return (np.zeros(shape, np.intp), np.zeros(shape, np.intp), np.zeros(shape), np.zeros(shape, np.intp),
+            np.zeros(shape, bool), np.zeros(shape, bool))
 
 
 def _padded_table(probs: np.ndarray, targets: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -868,12 +871,7 @@ def _rollout_model(source: ModelSource, policy: np.ndarray | None, E: int, R: in
     ci = col[ri, ki]
     T_all = int(M.sum(axis=1).max())
     j = X[ri, ki]
-    states = np.zeros((R, T_all), np.intp)
-    actions = np.zeros((R, T_all), np.intp)
-    rewards = np.zeros((R, T_all))
-    next_states = np.zeros((R, T_all), np.intp)
-    terminated = np.zeros((R, T_all), bool)
-    ends = np.zeros((R, T_all), bool)
+    states, actions, rewards, next_states, terminated, ends = _stream_arrays(R, T_all)
     states[ri, ci] = e_s.reshape(-1)[j]
     actions[ri, ci] = e_a.reshape(-1)[j]
     rewards[ri, ci] = e_r.reshape(-1)[j]
