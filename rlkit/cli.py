@@ -16,6 +16,7 @@ import typer
 
 from rlkit import __version__
 from rlkit.errors import RlkitError
+from rlkit.tabular import registry as methods
 
 app = typer.Typer(
     name="rlkit",
@@ -166,21 +167,29 @@ def _fmt(x: object, digits: int = 4) -> str:
     return "nan" if v != v else f"{v:.{digits}g}"
 
 
+def _takers(key: str) -> str:
+    """``"nstep"``: the prediction methods that take parameter ``key``, for a flag's help."""
+    return ", ".join(m.name for (kind, _), m in methods.METHODS.items()
+                     if kind == "prediction" and m.takes(key))
+
+
 @app.command("evaluate-policy")
 def evaluate_policy_command(
     spec: str = typer.Argument(..., help="A catalog name (see `rlkit envs`), a .yaml/.json/.npz model file, "
                                "or gym:<EnvId> (with a model, or any env with Discrete observations)."),
-    method: str = typer.Option("td", "--method", "-m", help="mc | every-visit-mc | td | nstep | td-lambda | "
-                               "batch-td | batch-mc."),
+    method: str = typer.Option("td", "--method", "-m", help=methods.help_text("prediction") + "; with --net: "
+                               + methods.help_text("neural") + "."),
     policy: str = typer.Option("uniform", "--policy", help="uniform | optimal | a .npy/.csv/.json file with "
                                "(S, A) probabilities or (S,) action indices."),
     episodes: int = typer.Option(100, "--episodes", "-e", help="Episodes per run."),
     alpha: str = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1] (default 0.1; Monte Carlo "
                               "without --alpha uses sample averages); several, comma-separated "
                               "(0.05,0.1,0.15), for one curve each."),
-    n: int = typer.Option(4, "--n", help="Steps of n-step TD."),
-    lam: float = typer.Option(0.9, "--lambda", help="Lambda of TD(lambda), in [0, 1]."),
-    trace: str = typer.Option("accumulating", "--trace", help="accumulating | replacing (TD(lambda))."),
+    n: int = typer.Option(None, "--n", help="Steps of n-step TD (default 4; " + _takers("n") + ")."),
+    lam: float = typer.Option(None, "--lambda", help="Lambda in [0, 1] (default 0.9; "
+                              + _takers("lambda") + "; td-lambda with --net)."),
+    trace: str = typer.Option(None, "--trace", help="accumulating | replacing (default accumulating; "
+                              + _takers("trace") + ")."),
     runs: int = typer.Option(1, "--runs", "-r", help="Independent runs, advanced together; curves are "
                              "averaged over them."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed."),
@@ -206,15 +215,18 @@ def evaluate_policy_command(
     when the spec has a model (RMS error per episode, mean over runs).
     """
     alphas = _alphas(alpha)
+    flags = {"n": n, "lambda": lam, "trace": trace}
     if net is not None:
         if len(alphas) > 1:
             raise RlkitError("--alpha takes one step size with --net")
-        _evaluate_policy_neural(spec, method, policy, episodes, alphas[0], lam, seed, gamma, env_kwargs, net,
-                                fmt, plot)
+        _evaluate_policy_neural(spec, method, policy, episodes, alphas[0], flags, seed, gamma, env_kwargs,
+                                net, fmt, plot)
         return
     from rlkit.tabular.prediction import evaluate_policy, evaluate_policy_sweep
 
-    common = dict(method=method, episodes=episodes, runs=runs, n=n, lam=lam, trace=trace, seed=seed,
+    entry = methods.get("prediction", method)
+    methods.check_flags(entry, flags)
+    common = dict(method=entry.name, episodes=episodes, runs=runs, n=n, lam=lam, trace=trace, seed=seed,
                   gamma=gamma, start=start, init=init, max_steps=max_steps,
                   env_kwargs=_tabular_kwargs(env_kwargs))
     if len(alphas) > 1:
@@ -295,24 +307,27 @@ def _evaluate_policy_alphas(spec: str, results: list, fmt: OutputFormat, plot: s
 
 
 def _evaluate_policy_neural(spec: str, method: str, policy: str, episodes: int, alpha: float | None,
-                            lam: float, seed: int, gamma: float | None, env_kwargs: list[str] | None,
+                            flags: dict, seed: int, gamma: float | None, env_kwargs: list[str] | None,
                             net: str, fmt: OutputFormat, plot: str | None) -> None:
     """`rlkit evaluate-policy --net ...`: rlkit.tabular.neural.neural_prediction."""
-    from rlkit.tabular.neural import METHODS, net_config, neural_prediction
-
-    neural_method = {"mc": "mc", "every-visit-mc": "mc"}.get(method, method)
-    if neural_method not in METHODS:
-        raise RlkitError(f"with --net the method must be td, td-lambda or mc (gradient Monte Carlo), "
-                         f"got {method!r}", where="--method")
+    try:
+        entry = methods.get("neural", method)
+    except RlkitError:
+        raise RlkitError(f"with --net the method must be {', '.join(methods.names('neural')[:-1])} or "
+                         f"{methods.names('neural')[-1]} (gradient Monte Carlo), got {method!r}",
+                         where="--method") from None
+    methods.check_flags(entry, flags, " with --net")
     from pathlib import Path
+
+    from rlkit.tabular.neural import net_config, neural_prediction
 
     if Path(policy).is_dir():  # a run folder of `rlkit train`: the CLI turns it into the agent
         from rlkit.runs.train import load_run_agent
 
         policy = load_run_agent(policy)
-    res = neural_prediction(spec, policy, method=neural_method, episodes=episodes,
-                            alpha=0.01 if alpha is None else alpha, lam=lam if neural_method == "td-lambda"
-                            else 0.0, gamma=gamma, net=net_config(net), seed=seed,
+    params = entry.validate(alpha=alpha, lam=0.9 if flags["lambda"] is None else flags["lambda"])
+    res = neural_prediction(spec, policy, method=entry.name, episodes=episodes, alpha=params["alpha"],
+                            lam=params.get("lambda", 0.0), gamma=gamma, net=net_config(net), seed=seed,
                             env_kwargs=_tabular_kwargs(env_kwargs))
     written = None
     if plot:
@@ -354,8 +369,7 @@ def _evaluate_policy_neural(spec: str, method: str, policy: str, episodes: int, 
 def control_command(
     spec: str = typer.Argument(..., help="A catalog name (see `rlkit envs`), a .yaml/.json/.npz model file, "
                                "or gym:<EnvId> (with a model, or any env with Discrete spaces)."),
-    method: str = typer.Option("q-learning", "--method", "-m", help="sarsa | expected-sarsa | q-learning | "
-                               "double-q-learning | mc-control."),
+    method: str = typer.Option("q-learning", "--method", "-m", help=methods.help_text("control") + "."),
     episodes: int = typer.Option(500, "--episodes", "-e", help="Episodes per run."),
     alpha: str = typer.Option(None, "--alpha", "-a", help="Step size in (0, 1]: a number, "
                               "'linear:START,END,EPISODES' or 'exp:START,DECAY[,MIN]' (default 0.1; "
@@ -388,9 +402,11 @@ def control_command(
     from rlkit import recording
     from rlkit.tabular.control import control
 
+    entry = methods.get("control", method)
+    methods.check_flags(entry, {"exploring_starts": exploring_starts})
     if gif:
         recording.check_tabular_output(spec, gif, env_kwargs=_tabular_kwargs(env_kwargs))
-    res = control(spec, method, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
+    res = control(spec, entry.name, episodes=episodes, runs=runs, alpha=alpha, epsilon=epsilon, gamma=gamma,
                   seed=seed, q_init=q_init, start=start, max_steps=max_steps,
                   exploring_starts=exploring_starts,
                   env_kwargs=_tabular_kwargs(env_kwargs))

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rlkit.returns import cuts as _cuts
+from rlkit.returns import returns_to_go
+
 if TYPE_CHECKING:
     from rlkit.agents.rollout import Rollout
 
@@ -20,41 +23,6 @@ __all__ = ["complete_returns_mask", "compute_advantages", "gae", "returns_to_go"
 
 
 # ------------------------------------------------------------------------------------------------
-
-
-def _cuts(dones: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    cut = np.zeros(shape, dtype=bool) if dones is None else np.asarray(dones, dtype=bool).copy()
-    cut[-1] = True  # the rollout ends after its last step
-    return cut
-
-
-def returns_to_go(
-    rewards: np.ndarray, gamma: float, dones: np.ndarray | None = None, bootstrap: np.ndarray | None = None
-) -> np.ndarray:
-    """Discounted returns-to-go ``G_t = r_t + gamma * (G_{t+1} if the episode continues else b_t)``.
-
-    :param rewards: (T, ...) rewards, time first.
-    :param gamma: discount factor.
-    :param dones: (T, ...) bool, True where the episode ends at step ``t`` (terminated or
-        truncated); the last step is always treated as a cut.
-    :param bootstrap: (T, ...) value to bootstrap from at a cut (0 after a termination, V(final
-        obs) after a truncation, V(next obs) at the end of the rollout); zeros if None.
-    :returns: (T, ...) float64 returns.
-
-    >>> returns_to_go(np.array([1.0, 1.0, 1.0]), 0.9)
-    array([2.71, 1.9 , 1.  ])
-    >>> returns_to_go(np.array([1.0, 2.0, 3.0]), 0.5, dones=np.array([True, False, False]))
-    array([1. , 3.5, 3. ])
-    """
-    r = np.asarray(rewards, dtype=np.float64)
-    cut = _cuts(dones, r.shape)
-    b = np.zeros_like(r) if bootstrap is None else np.asarray(bootstrap, dtype=np.float64)
-    out = np.empty_like(r)
-    nxt = np.zeros(r.shape[1:])
-    for t in range(r.shape[0] - 1, -1, -1):
-        nxt = r[t] + gamma * np.where(cut[t], b[t], nxt)
-        out[t] = nxt
-    return out
 
 
 def gae(

@@ -15,6 +15,7 @@ Main entry: :func:`control`; :func:`sarsa`, :func:`expected_sarsa`, :func:`q_lea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,13 @@ import numpy as np
 
 from rlkit.errors import RlkitError
 from rlkit.seeding import SeedLike
+from rlkit.tabular import registry
 from rlkit.tabular.sampling import DEFAULT_MAX_STEPS, RunStreams, Source, inverse_cdf, make_source
-from rlkit.tabular.schedules import Constant, Schedule, parse_alpha, parse_epsilon
+from rlkit.tabular.schedules import Constant, Schedule, parse_alpha
 
-CONTROL_METHODS = ("sarsa", "expected-sarsa", "q-learning", "double-q-learning", "mc-control")
+#: Method names accepted by :func:`control`: a view of :mod:`rlkit.tabular.registry` (kind
+#: ``"control"``).
+CONTROL_METHODS = registry.names("control")
 
 
 @dataclass
@@ -167,12 +171,13 @@ def _sample(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 class _Learner:
-    """State shared by the TD learners: Q tables, schedules, episode bookkeeping."""
+    """State shared by the learners: Q tables, schedules, random streams, episode bookkeeping."""
 
     def __init__(self, source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule,
                  epsilon: Schedule, q_init: float, double: bool, avail: np.ndarray | None) -> None:
         S, A = source.n_states, source.n_actions
-        self.source, self.R, self.E, self.S, self.A = source, runs, episodes, S, A
+        self.source, self.runs, self.episodes, self.S, self.A = source, runs, episodes, S, A
+        self.gamma = source.gamma
         self.streams = RunStreams(seed, runs)
         self.alpha, self.epsilon = alpha, epsilon
         self.avail = avail
@@ -180,37 +185,107 @@ class _Learner:
         if source.terminal is not None:
             self.Q[:, source.terminal] = 0.0
         self.Q2 = self.Q.copy() if double else None
+        self.Q_rows = self.Q.reshape(runs * S, A)             # Q[run, s] as Q_rows[run * S + s]
         self.returns = np.zeros((runs, episodes))
         self.lengths = np.zeros((runs, episodes), np.intp)
 
+    def available(self, states: np.ndarray) -> np.ndarray | None:
+        return None if self.avail is None else self.avail[states]
+
     def behaviour_q(self, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
         rs = rows * self.S + states
-        q = self.Q.reshape(-1, self.A)[rs]
+        q = self.Q_rows[rs]
         return q if self.Q2 is None else q + self.Q2.reshape(-1, self.A)[rs]
 
     def choose(self, rows: np.ndarray, states: np.ndarray, eps: np.ndarray) -> np.ndarray:
-        avail = None if self.avail is None else self.avail[states]
-        probs = epsilon_greedy_available(self.behaviour_q(rows, states), eps, avail)
+        probs = epsilon_greedy_available(self.behaviour_q(rows, states), eps, self.available(states))
         return _sample(probs, self.streams.draw(rows))
 
 
-def _td_control(source: Source, method: str, runs: int, episodes: int, seed: SeedLike, alpha: Schedule,
-                epsilon: Schedule, q_init: float, max_steps: int, avail: np.ndarray | None) -> _Learner:
-    """SARSA (S&B p. 130), Expected SARSA (p. 133), Q-learning (p. 131), Double Q-learning (p. 136),
-    all runs at once; episodes restart as soon as they end."""
-    L = _Learner(source, runs, episodes, seed, alpha, epsilon, q_init, method == "double-q-learning", avail)
-    g = source.gamma
-    R = runs
-    rows_all = np.arange(R)
-    ep = np.zeros(R, np.intp)
-    t_ep = np.zeros(R, np.intp)
-    ret = np.zeros(R)
-    s = source.reset(rows_all, L.streams)
-    sarsa = method == "sarsa"
-    a_next = L.choose(rows_all, s, epsilon(ep)) if sarsa else None
-    Q, Q2 = L.Q, L.Q2
-    Qrows = Q.reshape(R * source.n_states, -1)
-    S = source.n_states
+# One TD control update per method, for the runs ``rows`` that took ``actions`` in ``states`` and
+# saw ``rewards`` and ``next_states`` (``continues``: False after a termination). ``alpha`` and
+# ``eps`` are per-run (or scalar) values of the schedules. An update that picks the next action
+# itself (SARSA) returns it and is marked ``next_action = True``; one that needs a second table
+# is marked ``double = True``.
+
+
+def sarsa_update(L: _Learner, rows: np.ndarray, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                 next_states: np.ndarray, continues: np.ndarray, alpha: Any, eps: Any) -> np.ndarray:
+    """SARSA (S&B p. 130): A' ~ ε-greedy(S'); Q(S, A) += α [R + γ Q(S', A') - Q(S, A)]. The next
+    action is chosen before the update (also at a truncation, to bootstrap)."""
+    if continues.all():
+        next_actions = L.choose(rows, next_states, eps)
+    else:
+        next_actions = np.zeros(rows.size, np.intp)
+        if continues.any():
+            next_actions[continues] = L.choose(rows[continues], next_states[continues],
+                                               eps if np.isscalar(eps) else eps[continues])
+    q_next = L.Q_rows[rows * L.S + next_states, next_actions]
+    _td_step(L, rows, states, actions, rewards, continues, q_next, alpha)
+    return next_actions
+
+
+sarsa_update.next_action = True  # type: ignore[attr-defined]
+
+
+def expected_sarsa_update(L: _Learner, rows: np.ndarray, states: np.ndarray, actions: np.ndarray,
+                          rewards: np.ndarray, next_states: np.ndarray, continues: np.ndarray, alpha: Any,
+                          eps: Any) -> None:
+    """Expected SARSA (S&B p. 133): Q(S, A) += α [R + γ Σ_a π(a|S') Q(S', a) - Q(S, A)], π ε-greedy."""
+    q_next = L.Q_rows[rows * L.S + next_states]
+    probs = epsilon_greedy_available(q_next, eps, L.available(next_states))
+    _td_step(L, rows, states, actions, rewards, continues, np.sum(probs * q_next, axis=1), alpha)
+
+
+def q_learning_update(L: _Learner, rows: np.ndarray, states: np.ndarray, actions: np.ndarray,
+                      rewards: np.ndarray, next_states: np.ndarray, continues: np.ndarray, alpha: Any,
+                      eps: Any) -> None:
+    """Q-learning (S&B p. 131): Q(S, A) += α [R + γ max_a Q(S', a) - Q(S, A)]."""
+    q_next = _masked(L.Q_rows[rows * L.S + next_states], L.available(next_states)).max(axis=1)
+    _td_step(L, rows, states, actions, rewards, continues, q_next, alpha)
+
+
+def double_q_learning_update(L: _Learner, rows: np.ndarray, states: np.ndarray, actions: np.ndarray,
+                             rewards: np.ndarray, next_states: np.ndarray, continues: np.ndarray, alpha: Any,
+                             eps: Any) -> None:
+    """Double Q-learning (S&B p. 136): a fair coin picks the table Q1 to update, Q1(S, A) +=
+    α [R + γ Q2(S', argmax_a Q1(S', a)) - Q1(S, A)] (and the same with the tables swapped)."""
+    coin = L.streams.draw(rows) < 0.5
+    for upd, other, m in ((L.Q, L.Q2, coin), (L.Q2, L.Q, ~coin)):
+        if not m.any():
+            continue
+        rr, sa, aa, s2m, rm, cm = rows[m], states[m], actions[m], next_states[m], rewards[m], continues[m]
+        al = alpha if np.isscalar(alpha) else alpha[m]
+        best = _masked(upd[rr, s2m], L.available(s2m)).argmax(axis=1)
+        target = rm + L.gamma * np.where(cm, other[rr, s2m, best], 0.0)
+        upd[rr, sa, aa] += al * (target - upd[rr, sa, aa])
+
+
+double_q_learning_update.double = True  # type: ignore[attr-defined]
+
+
+def _td_step(L: _Learner, rows: np.ndarray, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+             continues: np.ndarray, q_next: np.ndarray, alpha: Any) -> None:
+    """Q(S, A) += α [R + γ q_next - Q(S, A)], with no bootstrap after a termination."""
+    i_sa = (rows * L.S + states, actions)
+    target = rewards + L.gamma * np.where(continues, q_next, 0.0)
+    L.Q_rows[i_sa] += alpha * (target - L.Q_rows[i_sa])
+
+
+def _td_control(source: Source, update: Callable[..., Any], runs: int, episodes: int, seed: SeedLike,
+                alpha: Schedule, epsilon: Schedule, q_init: float, max_steps: int,
+                avail: np.ndarray | None) -> _Learner:
+    """The TD control loop, all runs at once (episodes restart as soon as they end): ε-greedy
+    actions, one env step, then ``update`` (SARSA, Expected SARSA, Q-learning, Double Q-learning)."""
+    double = getattr(update, "double", False)
+    L = _Learner(source, runs, episodes, seed, alpha, epsilon, q_init, double, avail)
+    all_rows = np.arange(runs)
+    episode = np.zeros(runs, np.intp)
+    steps = np.zeros(runs, np.intp)
+    ret = np.zeros(runs)
+    obs = source.reset(all_rows, L.streams)
+    picks_next = getattr(update, "next_action", False)
+    next_actions = L.choose(all_rows, obs, epsilon(episode)) if picks_next else None
     if isinstance(epsilon, Constant):
         eps_c = float(epsilon.start)
         epsilon = lambda e: eps_c  # noqa: E731
@@ -218,77 +293,62 @@ def _td_control(source: Source, method: str, runs: int, episodes: int, seed: See
         alp_c = float(alpha.start)
         alpha = lambda e: alp_c  # noqa: E731
     while True:
-        act = rows_all[ep < episodes]
-        if act.size == 0:
+        rows = all_rows[episode < episodes]
+        if rows.size == 0:
             break
-        ss = s[act]
-        eps = epsilon(ep[act])
-        alp = alpha(ep[act])
-        a = a_next[act] if sarsa else L.choose(act, ss, eps)
-        s2, r, term, trunc = source.step(act, ss, a, L.streams)
-        t_ep[act] += 1
-        end = term | trunc | (t_ep[act] >= max_steps)
-        cont = ~term
-        i_sa = (act * S + ss, a)                                  # Q[run, s, a] as Qrows[i_sa]
-        if method == "q-learning":
-            nxt = _masked(Qrows[act * S + s2], None if avail is None else avail[s2]).max(axis=1)
-            target = r + g * np.where(cont, nxt, 0.0)
-            Qrows[i_sa] += alp * (target - Qrows[i_sa])
-        elif method == "expected-sarsa":
-            qn = Qrows[act * S + s2]
-            probs = epsilon_greedy_available(qn, eps, None if avail is None else avail[s2])
-            nxt = np.sum(probs * qn, axis=1)
-            target = r + g * np.where(cont, nxt, 0.0)
-            Qrows[i_sa] += alp * (target - Qrows[i_sa])
-        elif sarsa:
-            # the next action is chosen before the update (also at a truncation, to bootstrap)
-            if cont.all():
-                a2 = L.choose(act, s2, eps)
-            else:
-                a2 = np.zeros(act.size, np.intp)
-                if cont.any():
-                    a2[cont] = L.choose(act[cont], s2[cont], eps if np.isscalar(eps) else eps[cont])
-            nxt = Qrows[act * S + s2, a2]
-            target = r + g * np.where(cont, nxt, 0.0)
-            Qrows[i_sa] += alp * (target - Qrows[i_sa])
-            a_next[act] = a2
-        else:  # double Q-learning: a fair coin picks the table to update
-            coin = L.streams.draw(act) < 0.5
-            for upd, other, m in ((Q, Q2, coin), (Q2, Q, ~coin)):
-                if not m.any():
-                    continue
-                rr, sa, aa, s2m, rm, cm = act[m], ss[m], a[m], s2[m], r[m], cont[m]
-                al = alp if np.isscalar(alp) else alp[m]
-                best = _masked(upd[rr, s2m], None if avail is None else avail[s2m]).argmax(axis=1)
-                target = rm + g * np.where(cm, other[rr, s2m, best], 0.0)
-                upd[rr, sa, aa] += al * (target - upd[rr, sa, aa])
-        ret[act] += r
-        s[act] = s2
-        if end.any():
-            done = act[end]
-            L.returns[done, ep[done]] = ret[done]
-            L.lengths[done, ep[done]] = t_ep[done]
-            ep[done] += 1
+        states = obs[rows]
+        eps = epsilon(episode[rows])
+        alp = alpha(episode[rows])
+        actions = next_actions[rows] if picks_next else L.choose(rows, states, eps)
+        next_states, rewards, terminated, truncated = source.step(rows, states, actions, L.streams)
+        steps[rows] += 1
+        dones = terminated | truncated | (steps[rows] >= max_steps)
+        chosen = update(L, rows, states, actions, rewards, next_states, ~terminated, alp, eps)
+        if picks_next:
+            next_actions[rows] = chosen
+        ret[rows] += rewards
+        obs[rows] = next_states
+        if dones.any():
+            done = rows[dones]
+            L.returns[done, episode[done]] = ret[done]
+            L.lengths[done, episode[done]] = steps[done]
+            episode[done] += 1
             ret[done] = 0.0
-            t_ep[done] = 0
-            again = done[ep[done] < episodes]
+            steps[done] = 0
+            again = done[episode[done] < episodes]
             if again.size:
-                s[again] = source.reset(again, L.streams)
-                if sarsa:
-                    a_next[again] = L.choose(again, s[again], epsilon(ep[again]))
+                obs[again] = source.reset(again, L.streams)
+                if picks_next:
+                    next_actions[again] = L.choose(again, obs[again], epsilon(episode[again]))
     return L
 
 
-def _mc_control(source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule | None,
-                epsilon: Schedule, q_init: float, max_steps: int, avail: np.ndarray | None,
-                exploring_starts: bool, first_visit: bool, gamma: float) -> _Learner:
+def td_learner(update: Callable[..., Any]) -> Callable[..., _Learner]:
+    """A control learner (the registry's signature) running :func:`_td_control` with ``update``."""
+    def learner(source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule, epsilon: Schedule,
+                q_init: float, max_steps: int, avail: np.ndarray | None) -> _Learner:
+        return _td_control(source, update, runs, episodes, seed, alpha, epsilon, q_init, max_steps, avail)
+
+    learner.__doc__ = update.__doc__
+    return learner
+
+
+sarsa_learner = td_learner(sarsa_update)
+expected_sarsa_learner = td_learner(expected_sarsa_update)
+q_learning_learner = td_learner(q_learning_update)
+double_q_learning_learner = td_learner(double_q_learning_update)
+
+
+def mc_control_learner(source: Source, runs: int, episodes: int, seed: SeedLike, alpha: Schedule | None,
+                       epsilon: Schedule, q_init: float, max_steps: int, avail: np.ndarray | None, *,
+                       exploring_starts: bool, first_visit: bool) -> _Learner:
     """On-policy Monte Carlo control (S&B p. 101, ε-soft) or Monte Carlo ES (p. 99): play one
     episode in every run, then update Q(S_t, A_t) towards G_t (first visits of each pair by default)
     by sample averages (``alpha`` None) or a constant/scheduled step size."""
     L = _Learner(source, runs, episodes, seed, alpha or parse_alpha(1.0), epsilon, q_init, False, avail)
-    S, A, R = source.n_states, source.n_actions, runs
-    rows_all = np.arange(R)
-    N = np.zeros((R, S, A))
+    S, A, gamma = source.n_states, source.n_actions, source.gamma
+    all_rows = np.arange(runs)
+    N = np.zeros((runs, S, A))
     Q = L.Q
     es_start = None
     if exploring_starts:
@@ -299,54 +359,54 @@ def _mc_control(source: Source, runs: int, episodes: int, seed: SeedLike, alpha:
         ok = ~source.terminal
         es_start = ok / ok.sum()
     for k in range(episodes):
-        eps = epsilon(np.full(R, k)) if not exploring_starts else np.zeros(R)
-        s = source.reset(rows_all, L.streams, es_start)
+        eps = epsilon(np.full(runs, k)) if not exploring_starts else np.zeros(runs)
+        obs = source.reset(all_rows, L.streams, es_start)
         cap = 64
-        St = np.zeros((R, cap), np.intp)
-        At = np.zeros((R, cap), np.intp)
-        Rt = np.zeros((R, cap))
-        live = np.ones(R, bool)
+        ep_states = np.zeros((runs, cap), np.intp)
+        ep_actions = np.zeros((runs, cap), np.intp)
+        ep_rewards = np.zeros((runs, cap))
+        live = np.ones(runs, bool)
         t = 0
         while live.any():
             if t == cap:
-                St = np.concatenate([St, np.zeros_like(St)], axis=1)
-                At = np.concatenate([At, np.zeros_like(At)], axis=1)
-                Rt = np.concatenate([Rt, np.zeros_like(Rt)], axis=1)
+                ep_states = np.concatenate([ep_states, np.zeros_like(ep_states)], axis=1)
+                ep_actions = np.concatenate([ep_actions, np.zeros_like(ep_actions)], axis=1)
+                ep_rewards = np.concatenate([ep_rewards, np.zeros_like(ep_rewards)], axis=1)
                 cap *= 2
-            act = rows_all[live]
-            ss = s[act]
+            rows = all_rows[live]
+            states = obs[rows]
             if exploring_starts and t == 0:
-                okA = np.ones((act.size, A), bool) if avail is None else avail[ss]
-                a = _sample(okA / okA.sum(axis=1, keepdims=True), L.streams.draw(act))
+                ok_actions = np.ones((rows.size, A), bool) if avail is None else avail[states]
+                actions = _sample(ok_actions / ok_actions.sum(axis=1, keepdims=True), L.streams.draw(rows))
             else:
-                a = L.choose(act, ss, eps[act])
-            s2, r, term, trunc = source.step(act, ss, a, L.streams)
-            St[act, t], At[act, t], Rt[act, t] = ss, a, r
-            s[act] = s2
+                actions = L.choose(rows, states, eps[rows])
+            next_states, rewards, terminated, truncated = source.step(rows, states, actions, L.streams)
+            ep_states[rows, t], ep_actions[rows, t], ep_rewards[rows, t] = states, actions, rewards
+            obs[rows] = next_states
             t += 1
-            end = term | trunc | (t >= max_steps)
-            L.returns[act, k] += r
-            if end.any():
-                L.lengths[act[end], k] = t
-                live[act[end]] = False
+            dones = terminated | truncated | (t >= max_steps)
+            L.returns[rows, k] += rewards
+            if dones.any():
+                L.lengths[rows[dones], k] = t
+                live[rows[dones]] = False
         # returns backwards, then the updates in time order (first visits of each (s, a) pair)
         T = t
         lengths = L.lengths[:, k]
-        G = np.zeros((R, T))
-        nxt = np.zeros(R)
+        G = np.zeros((runs, T))
+        nxt = np.zeros(runs)
         for j in range(T - 1, -1, -1):
             inside = j < lengths
-            nxt = np.where(inside, Rt[:, j] + gamma * nxt, 0.0)
+            nxt = np.where(inside, ep_rewards[:, j] + gamma * nxt, 0.0)
             G[:, j] = nxt
-        seen = np.zeros((R, S, A), bool)
+        seen = np.zeros((runs, S, A), bool)
         for j in range(T):
             inside = j < lengths
-            sj, aj = St[:, j], At[:, j]
-            m = inside & (~seen[rows_all, sj, aj] if first_visit else True)
-            seen[rows_all, sj, aj] |= inside
+            sj, aj = ep_states[:, j], ep_actions[:, j]
+            m = inside & (~seen[all_rows, sj, aj] if first_visit else True)
+            seen[all_rows, sj, aj] |= inside
             if not m.any():
                 continue
-            rr, sm, am = rows_all[m], sj[m], aj[m]
+            rr, sm, am = all_rows[m], sj[m], aj[m]
             q = Q[rr, sm, am]
             if alpha is None:
                 N[rr, sm, am] += 1.0
@@ -359,17 +419,6 @@ def _mc_control(source: Source, runs: int, episodes: int, seed: SeedLike, alpha:
 # ---------------------------------------------------------------------------------------------
 # Public entry
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_method(method: str) -> str:
-    m = str(method).strip().lower().replace("_", "-")
-    m = {"qlearning": "q-learning", "double-q": "double-q-learning", "double-qlearning": "double-q-learning",
-         "expected_sarsa": "expected-sarsa", "mc": "mc-control", "monte-carlo": "mc-control",
-         "mc-es": "mc-control"}.get(m, m)
-    if m not in CONTROL_METHODS:
-        raise RlkitError(f"unknown control method {method!r}; choose one of {', '.join(CONTROL_METHODS)}",
-                         where="method")
-    return m
 
 
 def _greedy(q: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
@@ -461,17 +510,14 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
         -13.0
     """
     t0 = time.perf_counter()
-    method = _check_method(method)
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise RlkitError(f"episodes must be an integer > 0, got {episodes!r}", where="episodes")
-    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
-        raise RlkitError(f"runs must be an integer > 0, got {runs!r}", where="runs")
-    if method == "mc-control":
-        alpha_s = None if alpha is None else parse_alpha(alpha)
-    else:
-        alpha_s = parse_alpha(0.1 if alpha is None else alpha)
-    eps_s = parse_epsilon(epsilon)
-    if exploring_starts and method != "mc-control":
+    entry = registry.get("control", method)
+    method = entry.name
+    episodes = registry.check_positive_int(episodes, "episodes")
+    runs = registry.check_positive_int(runs, "runs")
+    params_in = entry.validate(alpha=alpha, epsilon=epsilon, exploring_starts=exploring_starts,
+                               first_visit=first_visit)
+    alpha_s, eps_s = params_in["alpha"], params_in["epsilon"]
+    if exploring_starts and not entry.takes("exploring_starts"):
         raise RlkitError("exploring starts are a Monte Carlo control option; use --method mc-control",
                          where="exploring_starts")
     max_steps = DEFAULT_MAX_STEPS if max_steps is None else int(max_steps)
@@ -484,16 +530,12 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
     avail = meta.get("action_mask")
     avail = None if avail is None else np.asarray(avail, bool)
     try:
-        if method == "mc-control":
-            L = _mc_control(source, int(runs), int(episodes), seed, alpha_s, eps_s, q_init, max_steps, avail,
-                            exploring_starts, first_visit, source.gamma)
-        else:
-            L = _td_control(source, method, int(runs), int(episodes), seed, alpha_s, eps_s, q_init, max_steps,
-                            avail)
+        learner = entry.run(source, runs, episodes, seed, alpha_s, eps_s, q_init, max_steps, avail,
+                            **entry.kwargs(params_in, exclude=("alpha", "epsilon")))
     finally:
         source.close()
 
-    q_runs = L.Q if L.Q2 is None else (L.Q + L.Q2) / 2.0
+    q_runs = learner.Q if learner.Q2 is None else (learner.Q + learner.Q2) / 2.0
     if source.terminal is not None:
         q_runs[:, source.terminal] = 0.0
     q = q_runs.mean(axis=0)
@@ -512,8 +554,8 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
         if err:
             info["policy_value_error"] = err
         if evaluate_runs:
-            policy_value_runs = np.full((L.R, source.n_states), np.nan)
-            for r in range(L.R):
+            policy_value_runs = np.full((runs, source.n_states), np.nan)
+            for r in range(runs):
                 v, _ = _policy_value(model, policy_runs[r], start_d)
                 if v is not None:
                     policy_value_runs[r] = v
@@ -526,11 +568,11 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
         "alpha": "sample-average" if alpha_s is None else str(alpha_s), "epsilon": str(eps_s),
         "q_init": q_init, "max_steps": max_steps,
     }
-    if method == "mc-control":
-        params.update({"exploring_starts": bool(exploring_starts), "first_visit": bool(first_visit)})
+    params.update({k: params_in[k] for k in ("exploring_starts", "first_visit") if entry.takes(k)})
     return ControlResult(
         method=method, q=q, q_runs=q_runs, policy=policy, policy_runs=policy_runs,
-        returns_curve=L.returns.mean(axis=0), returns_runs=L.returns, lengths_runs=L.lengths,
+        returns_curve=learner.returns.mean(axis=0), returns_runs=learner.returns,
+        lengths_runs=learner.lengths,
         policy_value=policy_value, policy_value_runs=policy_value_runs, optimal_values=optimal_values,
         optimal_policy=optimal_policy, start=start_d, states=list(source.states),
         actions=list(source.actions),

@@ -36,7 +36,7 @@ Example (the 5-state random walk, S&B Example 6.2, true values 1/6 .. 5/6)::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,9 @@ from gymnasium import spaces
 from torch import nn
 
 from rlkit.errors import RlkitError
+from rlkit.returns import returns_to_go
 from rlkit.seeding import as_generator, normalize_seed, seed_everything
+from rlkit.tabular import registry
 
 #: Default value-network backbones: an MLP for vectors, a small CNN (no batch norm) for images.
 DEFAULT_MLP: dict[str, Any] = {"type": "mlp", "hidden": [64, 64], "activation": "tanh"}
@@ -60,7 +62,9 @@ DEFAULT_CNN: dict[str, Any] = {
     ],
     "hidden": [64],
 }
-METHODS = ("td", "td-lambda", "mc")
+#: Method names accepted by :func:`neural_prediction`: a view of :mod:`rlkit.tabular.registry` (kind
+#: ``"neural"``).
+METHODS = registry.names("neural")
 
 
 def net_config(text: str | None) -> dict[str, Any] | None:
@@ -304,7 +308,8 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
         n_obs = int(env.observation_space.n)  # a Gymnasium import may add an absorbing state
         policy = np.asarray(policy_iteration(model).policy)[:n_obs]
     if isinstance(policy, str):
-        hint = " (a run folder: load it with rlkit.runs.load_run_agent)" if Path(policy).is_dir() else ""
+        hint = (" (a run folder: `rlkit evaluate-policy --net` loads it; in Python pass the loaded agent)"
+                if Path(policy).is_dir() else "")
         raise RlkitError(f"unknown policy {policy!r}{hint}; use 'uniform', 'optimal', a matrix, an agent "
                          "or a callable")
     if isinstance(policy, (np.ndarray, list, tuple)):
@@ -392,7 +397,268 @@ def _per_sample_grads(net: ValueNetwork, x: torch.Tensor) -> tuple[torch.Tensor,
         return torch.stack(values_list), [torch.stack(p) for p in per]
 
 
-# -- the learner ---------------------------------------------------------------------------------
+# -- the updates: each equation in one function ----------------------------------------------------
+
+
+def td_target(rewards: np.ndarray, v_next: np.ndarray, terminated: np.ndarray, gamma: float) -> torch.Tensor:
+    """The TD(0) target ``U_t = R_{t+1} + gamma * v(S_{t+1})``, with ``v(terminal) = 0`` (S&B eq. 9.7;
+    after a truncation ``v_next`` is v of the final observation), as float32 (B,).
+
+    >>> td_target(np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([False, True]), 0.5)
+    tensor([2., 1.])
+    """
+    v_next = np.where(terminated, 0.0, v_next)
+    return torch.as_tensor(rewards + gamma * v_next, dtype=torch.float32)
+
+
+def semi_gradient_step(vnet: ValueNetwork, opt: torch.optim.Optimizer, x: torch.Tensor,
+                       target: torch.Tensor) -> torch.Tensor:
+    """One semi-gradient step towards fixed targets: ``w <- w + alpha * sum_i [U_i - v(x_i)] grad v(x_i)``,
+    the gradient of ``0.5 * sum_i (U_i - v(x_i))^2`` with ``U`` held fixed (S&B eq. 9.7: TD(0)
+    with ``U = R + gamma v(S')``, gradient Monte Carlo with ``U = G_t``). Returns the errors
+    ``delta_i = U_i - v(x_i)`` before the step."""
+    opt.zero_grad()
+    v = vnet(x)
+    delta = target - v.detach()
+    (0.5 * ((target - v) ** 2).sum()).backward()
+    opt.step()
+    return delta
+
+
+def trace_update(traces: list[torch.Tensor], grads: list[torch.Tensor], decay: float) -> list[torch.Tensor]:
+    """The accumulating trace over the parameters, one per environment: ``z <- gamma * lambda * z +
+    grad v(S_t)`` (S&B eq. 12.5), in place; ``decay = gamma * lambda``."""
+    for z, g in zip(traces, grads, strict=True):
+        z.mul_(decay).add_(g)
+    return traces
+
+
+def trace_step(params: list[torch.Tensor], traces: list[torch.Tensor], delta: torch.Tensor,
+               opt: torch.optim.Optimizer) -> None:
+    """``w <- w + alpha * sum_i delta_i z_i`` (S&B eq. 12.6, one term per environment): the gradient
+    handed to the optimiser is ``-sum_i delta_i z_i``."""
+    for p, z in zip(params, traces, strict=True):
+        shape = (len(delta),) + (1,) * (z.dim() - 1)
+        p.grad = -(delta.reshape(shape) * z).sum(dim=0)
+    opt.step()
+
+
+def mc_returns(rewards: np.ndarray, gamma: float, tail: float = 0.0) -> np.ndarray:
+    """The Monte Carlo targets ``G_t = sum_k gamma^k R_{t+k+1} + gamma^(T-t) * tail`` of one
+    episode (``tail``: v(final observation) after a truncation, else 0), by
+    :func:`rlkit.returns.returns_to_go`.
+
+    >>> mc_returns(np.array([1.0, 0.0, 2.0]), 0.5, tail=4.0)
+    array([2., 2., 4.])
+    """
+    bootstrap = np.zeros(len(rewards))
+    bootstrap[-1] = tail
+    return returns_to_go(np.asarray(rewards, dtype=float), gamma, bootstrap=bootstrap)
+
+
+# -- one step iterator over the vector env, and the episode bookkeeping ---------------------------
+
+
+@dataclass
+class EnvStep:
+    """One step of the ``n_envs`` environments: ``next_obs`` is the true successor (the final
+    observation where an episode ended), ``dones = terminated | truncated``."""
+
+    obs: Any
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    dones: np.ndarray
+    next_obs: Any
+
+
+def env_steps(venv: Any, act: Callable[[Any, np.ndarray], np.ndarray], obs: Any) -> Iterator[EnvStep]:
+    """Step ``venv`` (same-step autoreset) with ``act(obs, episode_start)`` from ``obs``, for ever."""
+    episode_start = np.ones(venv.num_envs, dtype=bool)
+    while True:
+        actions = act(obs, episode_start)
+        next_obs, rewards, terminated, truncated, info = venv.step(actions)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        dones = terminated | truncated
+        # the true successor observation (SAME_STEP autoreset puts it in final_obs)
+        succ = next_obs
+        if dones.any() and "final_obs" in info:
+            succ = _replace_rows(next_obs, info["final_obs"], info.get("_final_obs", dones))
+        yield EnvStep(obs, actions, np.asarray(rewards, dtype=float), terminated, truncated, dones, succ)
+        episode_start = dones
+        obs = next_obs
+
+
+class EpisodeLog:
+    """Per-environment running length, return and summed squared error; the finished episodes in
+    the order they finished, up to ``limit``."""
+
+    def __init__(self, n_envs: int, limit: int) -> None:
+        self.limit = limit
+        self.sq_err = np.zeros(n_envs)
+        self.length = np.zeros(n_envs, dtype=np.int64)
+        self.ret = np.zeros(n_envs)
+        self.losses: list[float] = []
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    @property
+    def finished(self) -> int:
+        return len(self.returns)
+
+    def add(self, rewards: np.ndarray, sq_err: np.ndarray) -> None:
+        self.length += 1
+        self.ret += rewards
+        self.sq_err += sq_err
+
+    def close(self, dones: np.ndarray, on_episode: Callable[[], None] | None = None) -> None:
+        """Record the episodes that ended (``dones``), then reset their counters."""
+        for i in np.flatnonzero(dones):
+            if self.finished >= self.limit:
+                break
+            self.losses.append(float(self.sq_err[i] / max(self.length[i], 1)))
+            self.returns.append(float(self.ret[i]))
+            self.lengths.append(int(self.length[i]))
+            if on_episode is not None:
+                on_episode()
+        self.sq_err[dones] = 0.0
+        self.length[dones] = 0
+        self.ret[dones] = 0.0
+
+
+# -- the three methods: learner(vnet, opt, gamma, lam, n_envs) -> update(step) -> squared errors (B,) --
+# (registered in rlkit.tabular.registry, kind "neural")
+
+
+def semi_gradient_td0_learner(vnet: ValueNetwork, opt: torch.optim.Optimizer, gamma: float, lam: float,
+                              n_envs: int) -> Callable[[EnvStep], np.ndarray]:
+    """Semi-gradient TD(0): ``w <- w + alpha * delta_t grad v(S_t)`` every step."""
+    def update(step: EnvStep) -> np.ndarray:
+        target = td_target(step.rewards, _values(vnet, step.next_obs), step.terminated, gamma)
+        delta = semi_gradient_step(vnet, opt, vnet.encode(step.obs), target)
+        return delta.numpy().astype(float) ** 2
+
+    return update
+
+
+def semi_gradient_td_lambda_learner(vnet: ValueNetwork, opt: torch.optim.Optimizer, gamma: float, lam: float,
+                                    n_envs: int) -> Callable[[EnvStep], np.ndarray]:
+    """Semi-gradient TD(lambda): ``z <- gamma lambda z + grad v(S_t)``, ``w <- w + alpha delta_t z``,
+    one trace per environment, reset to 0 when its episode ends."""
+    params = list(vnet.parameters())
+    traces = [torch.zeros((n_envs, *p.shape)) for p in params]
+
+    def update(step: EnvStep) -> np.ndarray:
+        target = td_target(step.rewards, _values(vnet, step.next_obs), step.terminated, gamma)
+        opt.zero_grad()
+        v, grads = _per_sample_grads(vnet, vnet.encode(step.obs))
+        delta = target - v
+        trace_step(params, trace_update(traces, grads, gamma * lam), delta, opt)
+        if step.dones.any():
+            idx = torch.as_tensor(np.flatnonzero(step.dones))
+            for z in traces:
+                z[idx] = 0.0
+        return delta.numpy().astype(float) ** 2
+
+    return update
+
+
+def gradient_mc_learner(vnet: ValueNetwork, opt: torch.optim.Optimizer, gamma: float, lam: float,
+                        n_envs: int) -> Callable[[EnvStep], np.ndarray]:
+    """Gradient Monte Carlo: store each environment's episode; when it ends, one semi-gradient step
+    towards its returns ``G_t`` (all the episodes that ended at this step together)."""
+    buffers: list[list[tuple[Any, float]]] = [[] for _ in range(n_envs)]  # (obs, reward)
+
+    def update(step: EnvStep) -> np.ndarray:
+        sq_err = np.zeros(n_envs)
+        for i in range(n_envs):
+            buffers[i].append((_row(step.obs, i), float(step.rewards[i])))
+        finished = np.flatnonzero(step.dones)
+        if finished.size:
+            xs, gs, owners = [], [], []
+            for i in finished:
+                tail = 0.0
+                if step.truncated[i] and not step.terminated[i]:
+                    tail = float(vnet.predict(_row_batch(step.next_obs, i))[0])
+                G = mc_returns(np.array([r for _, r in buffers[i]]), gamma, tail)
+                xs.extend(o for o, _ in buffers[i])
+                gs.append(G)
+                owners.append(np.full(len(G), i))
+                buffers[i] = []
+            target = torch.as_tensor(np.concatenate(gs), dtype=torch.float32)
+            err = semi_gradient_step(vnet, opt, vnet.encode(_stack_obs(xs)), target).numpy().astype(float)
+            np.add.at(sq_err, np.concatenate(owners), err**2)
+        return sq_err
+
+    return update
+
+
+def _values(vnet: ValueNetwork, obs: Any) -> np.ndarray:
+    with torch.no_grad():
+        return vnet(vnet.encode(obs)).numpy().astype(float)
+
+
+# -- scoring ----------------------------------------------------------------------------------------
+
+
+def rms_error(values: np.ndarray, exact: np.ndarray, mask: np.ndarray) -> float:
+    """RMS of ``values - exact`` over the ``mask`` states (0 when the mask is empty)."""
+    d = (values - exact)[mask]
+    return float(np.sqrt(np.mean(d**2))) if d.size else 0.0
+
+
+def _exact_and_mask(exact: bool | np.ndarray, model: Any, matrix: np.ndarray | None, gamma: float,
+                    probe: gym.Env, obs_space: spaces.Space) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The exact values to score against and the states they are scored on (non-terminal and
+    reachable from the start under the policy), cut to the env's observations."""
+    exact_values: np.ndarray | None = None
+    eval_mask: np.ndarray | None = None
+    if isinstance(exact, np.ndarray):
+        exact_values = np.asarray(exact, dtype=float)
+    elif exact and model is not None and matrix is not None:
+        from rlkit.envs.bridge import pad_policy
+        from rlkit.mdp import evaluate
+
+        m = model.with_gamma(gamma) if float(model.gamma) != gamma else model
+        matrix = pad_policy(matrix, int(m.n_states))
+        exact_values = np.asarray(evaluate(m, matrix, method="exact").values, dtype=float)
+    if exact_values is not None and model is not None:
+        eval_mask = ~np.asarray(model.terminal, dtype=bool)
+        if matrix is not None:
+            from rlkit.envs.bridge import start_distribution
+
+            P_pi = model.mrp(matrix).P
+            eval_mask &= _reachable(P_pi, start_distribution(probe, model))
+    elif exact_values is not None:
+        eval_mask = np.ones(len(exact_values), dtype=bool)
+    if exact_values is not None and isinstance(obs_space, spaces.Discrete):
+        n_obs = int(obs_space.n)  # a model imported from Gymnasium may add an absorbing state
+        if len(exact_values) < n_obs:
+            raise RlkitError(f"exact values have {len(exact_values)} entries; the env has {n_obs} states")
+        exact_values, eval_mask = exact_values[:n_obs], eval_mask[:n_obs]
+    return exact_values, eval_mask
+
+
+# -- the entry ----------------------------------------------------------------------------------------
+
+
+def _check_arguments(method: str, episodes: Any, alpha: float, alpha_decay: float, lam: float,
+                     optimizer: str, n_envs: Any) -> registry.Method:
+    entry = registry.get("neural", method, what="method")
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
+        raise RlkitError(f"episodes must be a positive int, got {episodes!r}", where="episodes")
+    registry.check_positive_step(alpha)
+    if not (np.isfinite(alpha_decay) and alpha_decay >= 0):
+        raise RlkitError(f"alpha_decay must be >= 0, got {alpha_decay!r}", where="alpha_decay")
+    if not 0.0 <= lam <= 1.0:
+        raise RlkitError(f"lambda must be in [0, 1], got {lam!r}", where="lambda")
+    if optimizer not in ("sgd", "adam"):
+        raise RlkitError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}", where="optimizer")
+    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+        raise RlkitError(f"n_envs must be an int >= 1, got {n_envs!r}", where="n_envs")
+    return entry
 
 
 def neural_prediction(
@@ -455,20 +721,8 @@ def neural_prediction(
         True
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise RlkitError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", where="method")
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
-        raise RlkitError(f"episodes must be a positive int, got {episodes!r}", where="episodes")
-    if not (np.isfinite(alpha) and alpha > 0):
-        raise RlkitError(f"alpha must be > 0, got {alpha!r}", where="alpha")
-    if not (np.isfinite(alpha_decay) and alpha_decay >= 0):
-        raise RlkitError(f"alpha_decay must be >= 0, got {alpha_decay!r}", where="alpha_decay")
-    if not 0.0 <= lam <= 1.0:
-        raise RlkitError(f"lambda must be in [0, 1], got {lam!r}", where="lambda")
-    if optimizer not in ("sgd", "adam"):
-        raise RlkitError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}", where="optimizer")
-    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-        raise RlkitError(f"n_envs must be an int >= 1, got {n_envs!r}", where="n_envs")
+    entry = _check_arguments(method, episodes, alpha, alpha_decay, lam, optimizer, n_envs)
+    method = entry.name
     factory, instance = _env_factory(env, env_kwargs, max_episode_steps)
     if instance is not None and n_envs != 1:
         n_envs = 1  # one instance cannot be copied; give an id or a factory to run several
@@ -500,164 +754,51 @@ def neural_prediction(
         if not 0.0 <= gamma <= 1.0:
             raise RlkitError(f"gamma must be in [0, 1], got {gamma!r}", where="gamma")
         act, matrix = _policy_fn(policy, probe, model, deterministic, rng)
-
-        exact_values: np.ndarray | None = None
-        eval_mask: np.ndarray | None = None
-        if isinstance(exact, np.ndarray):
-            exact_values = np.asarray(exact, dtype=float)
-        elif exact and model is not None and matrix is not None:
-            from rlkit.envs.bridge import pad_policy
-            from rlkit.mdp import evaluate
-
-            m = model.with_gamma(gamma) if float(model.gamma) != gamma else model
-            matrix = pad_policy(matrix, int(m.n_states))
-            exact_values = np.asarray(evaluate(m, matrix, method="exact").values, dtype=float)
-        if exact_values is not None and model is not None:
-            eval_mask = ~np.asarray(model.terminal, dtype=bool)
-            if matrix is not None:
-                from rlkit.envs.bridge import start_distribution
-
-                P_pi = model.mrp(matrix).P
-                eval_mask &= _reachable(P_pi, start_distribution(probe, model))
-        elif exact_values is not None:
-            eval_mask = np.ones(len(exact_values), dtype=bool)
-        if exact_values is not None and isinstance(obs_space, spaces.Discrete):
-            n_obs = int(obs_space.n)  # a model imported from Gymnasium may add an absorbing state
-            if len(exact_values) < n_obs:
-                raise RlkitError(f"exact values have {len(exact_values)} entries; the env has {n_obs} states")
-            exact_values, eval_mask = exact_values[:n_obs], eval_mask[:n_obs]
+        exact_values, eval_mask = _exact_and_mask(exact, model, matrix, gamma, probe, obs_space)
 
         vnet = ValueNetwork(obs_space, net)
         params = list(vnet.parameters())
         opt: torch.optim.Optimizer = (torch.optim.SGD(params, lr=alpha) if optimizer == "sgd"
                                       else torch.optim.Adam(params, lr=alpha))
+        update = entry.run(vnet, opt, gamma, lam, n_envs)
         all_states = (np.arange(obs_space.n) + int(obs_space.start)
                       if isinstance(obs_space, spaces.Discrete) else None)
-
-        def rms_error() -> float:
-            v = vnet.predict(all_states)
-            d = (v - exact_values)[eval_mask]
-            return float(np.sqrt(np.mean(d**2))) if d.size else 0.0
-
-        obs, _ = venv.reset(seed=None if seed is None else int(seed))
-        episode_start = np.ones(n_envs, dtype=bool)
-        traces = [torch.zeros((n_envs, *p.shape)) for p in params] if method == "td-lambda" else None
-        buffers: list[list[tuple[Any, float]]] = [[] for _ in range(n_envs)]  # MC: (obs, reward)
-        sq_err = np.zeros(n_envs)
-        ep_len = np.zeros(n_envs, dtype=np.int64)
-        ep_ret = np.zeros(n_envs)
-        losses: list[float] = []
+        scored = exact_values is not None and all_states is not None
         errors: list[float] = []
-        returns: list[float] = []
-        lengths: list[int] = []
-        steps = 0
-        done_episodes = 0
 
-        while done_episodes < episodes:
-            lr = alpha / (1.0 + alpha_decay * done_episodes)
+        def record_rms() -> None:
+            errors.append(rms_error(vnet.predict(all_states), exact_values, eval_mask))
+
+        log = EpisodeLog(n_envs, episodes)
+        steps = 0
+        obs, _ = venv.reset(seed=None if seed is None else int(seed))
+        for step in env_steps(venv, act, obs):
+            lr = alpha / (1.0 + alpha_decay * log.finished)
             for g in opt.param_groups:
                 g["lr"] = lr
-            actions = act(obs, episode_start)
-            next_obs, rewards, terminated, truncated, info = venv.step(actions)
-            rewards = np.asarray(rewards, dtype=float)
-            terminated = np.asarray(terminated, dtype=bool)
-            truncated = np.asarray(truncated, dtype=bool)
-            done = terminated | truncated
-            # the true successor observation (SAME_STEP autoreset puts it in final_obs)
-            succ = next_obs
-            if done.any() and "final_obs" in info:
-                succ = _replace_rows(next_obs, info["final_obs"], info.get("_final_obs", done))
             steps += n_envs
-            ep_len += 1
-            ep_ret += rewards
-
-            x = vnet.encode(obs)
-            if method in ("td", "td-lambda"):
-                with torch.no_grad():
-                    v_next = vnet(vnet.encode(succ)).numpy().astype(float)
-                v_next = np.where(terminated, 0.0, v_next)
-                target = torch.as_tensor(rewards + gamma * v_next, dtype=torch.float32)
-                opt.zero_grad()
-                if method == "td":
-                    v = vnet(x)
-                    delta = target - v.detach()
-                    # the gradient of 0.5 * sum (target - v)^2 with the target held fixed is -sum delta grad v
-                    (0.5 * ((target - v) ** 2).sum()).backward()
-                else:
-                    v, grads = _per_sample_grads(vnet, x)
-                    delta = target - v
-                    decay = gamma * lam
-                    for z, g in zip(traces, grads, strict=True):
-                        z.mul_(decay).add_(g)  # z <- gamma lambda z + grad v(S_t)
-                    for p, z in zip(params, traces, strict=True):
-                        shape = (n_envs,) + (1,) * (z.dim() - 1)
-                        p.grad = -(delta.reshape(shape) * z).sum(dim=0)
-                opt.step()
-                sq_err += delta.numpy().astype(float) ** 2
-                if traces is not None and done.any():
-                    idx = torch.as_tensor(np.flatnonzero(done))
-                    for z in traces:
-                        z[idx] = 0.0
-            else:  # gradient Monte Carlo: store, update when episodes end
-                for i in range(n_envs):
-                    buffers[i].append((_row(obs, i), float(rewards[i])))
-                finished = np.flatnonzero(done)
-                if finished.size:
-                    xs, gs, owners = [], [], []
-                    for i in finished:
-                        tail = 0.0
-                        if truncated[i] and not terminated[i]:
-                            tail = float(vnet.predict(_row_batch(succ, i))[0])
-                        rews = np.array([r for _, r in buffers[i]])
-                        G = _discounted_returns(rews, gamma, tail)
-                        xs.extend(o for o, _ in buffers[i])
-                        gs.append(G)
-                        owners.append(np.full(len(G), i))
-                        buffers[i] = []
-                    xb = vnet.encode(_stack_obs(xs))
-                    gb = torch.as_tensor(np.concatenate(gs), dtype=torch.float32)
-                    opt.zero_grad()
-                    v = vnet(xb)
-                    err = (gb - v.detach()).numpy().astype(float)
-                    (0.5 * ((gb - v) ** 2).sum()).backward()
-                    opt.step()
-                    np.add.at(sq_err, np.concatenate(owners), err**2)
-
-            finished = np.flatnonzero(done)
-            for i in finished:
-                if done_episodes >= episodes:
-                    break
-                losses.append(float(sq_err[i] / max(ep_len[i], 1)))
-                returns.append(float(ep_ret[i]))
-                lengths.append(int(ep_len[i]))
-                done_episodes += 1
-                if record_error and exact_values is not None and all_states is not None:
-                    errors.append(rms_error())
-            sq_err[done] = 0.0
-            ep_len[done] = 0
-            ep_ret[done] = 0.0
-            episode_start = done
-            obs = next_obs
+            log.add(step.rewards, update(step))
+            log.close(step.dones, record_rms if record_error and scored else None)
             if not np.all(np.isfinite([p.detach().abs().max().item() for p in params])):
                 raise RlkitError(
-                    f"{method}: the value network diverged (non-finite weights) after {done_episodes} "
+                    f"{method}: the value network diverged (non-finite weights) after {log.finished} "
                     f"episodes; lower alpha (now {alpha}) or use optimizer='adam'")
+            if log.finished >= episodes:
+                break
 
         values = vnet.predict(all_states) if all_states is not None else None
-        rmse = None
-        if exact_values is not None and values is not None:
-            rmse = rms_error()
+        rmse = rms_error(values, exact_values, eval_mask) if scored else None
         return NeuralPredictionResult(
             method=method,
             net=vnet,
             values=values,
             exact=exact_values,
             rmse=rmse,
-            loss_curve=np.asarray(losses),
+            loss_curve=np.asarray(log.losses),
             error_curve=np.asarray(errors) if errors else None,
-            episode_returns=np.asarray(returns),
-            episode_lengths=np.asarray(lengths, dtype=np.int64),
-            episodes=done_episodes,
+            episode_returns=np.asarray(log.returns),
+            episode_lengths=np.asarray(log.lengths, dtype=np.int64),
+            episodes=log.finished,
             steps=steps,
             gamma=float(gamma),
             lam=float(lam) if method == "td-lambda" else None,
@@ -673,16 +814,6 @@ def neural_prediction(
         torch.set_num_threads(threads_before)
         if instance is None:
             venv.close()
-
-
-def _discounted_returns(rewards: np.ndarray, gamma: float, tail: float = 0.0) -> np.ndarray:
-    """G_t = sum_k gamma^k R_{t+k+1} (+ gamma^(T-t) * tail), for t = 0..T-1."""
-    out = np.empty(len(rewards))
-    g = tail
-    for t in range(len(rewards) - 1, -1, -1):
-        g = rewards[t] + gamma * g
-        out[t] = g
-    return out
 
 
 def _row(batch: Any, i: int) -> Any:

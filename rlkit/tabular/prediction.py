@@ -21,12 +21,14 @@ import numpy as np
 
 from rlkit.errors import RlkitError
 from rlkit.seeding import SeedLike
+from rlkit.tabular import registry
 from rlkit.tabular.policies import resolve_policy
+from rlkit.tabular.registry import check_positive_int
 from rlkit.tabular.sampling import Source, Transitions, make_source, rollout
 
-#: Method names accepted by :func:`evaluate_policy` (``mc`` is first-visit Monte Carlo).
-PREDICTION_METHODS = ("mc", "every-visit-mc", "td", "nstep", "td-lambda", "batch-td", "batch-mc")
-TRACES = ("accumulating", "replacing")
+#: Method names accepted by :func:`evaluate_policy` (``mc`` is first-visit Monte Carlo): a view of
+#: :mod:`rlkit.tabular.registry` (kind ``"prediction"``).
+PREDICTION_METHODS = registry.names("prediction")
 
 
 @dataclass
@@ -105,38 +107,6 @@ class PredictionResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_alpha(alpha: Any, name: str = "alpha") -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise RlkitError(f"{name} must be a number in (0, 1], got {alpha!r}", where=name) from None
-    if not 0.0 < a <= 1.0:
-        raise RlkitError(f"{name} must be in (0, 1], got {a:g}", where=name)
-    return a
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise RlkitError(f"{name} must be an integer > 0, got {value!r}", where=name)
-    return int(value)
-
-
-def _check_method(method: str, known: tuple[str, ...], kind: str) -> str:
-    m = str(method).strip().lower().replace("_", "-")
-    aliases = {"first-visit-mc": "mc", "monte-carlo": "mc", "td0": "td", "td(0)": "td", "n-step": "nstep",
-               "n-step-td": "nstep", "tdlambda": "td-lambda", "td(lambda)": "td-lambda"}
-    m = aliases.get(m, m)
-    if m not in known:
-        raise RlkitError(f"unknown {kind} method {method!r}; choose one of {', '.join(known)}",
-                         where="method")
-    return m
-
-
-# ---------------------------------------------------------------------------------------------
 # Recording the error curve
 # ---------------------------------------------------------------------------------------------
 
@@ -166,7 +136,7 @@ class _Recorder:
         if record_values:
             self.history = np.empty((R, E + 1, V0.shape[1]))
             self.history[:, 0] = V0
-        self.R, self.E = R, E
+        self.runs, self.episodes = R, E
         self.direct: np.ndarray | None = None
 
     def __call__(self, t: int, V: np.ndarray) -> None:
@@ -183,7 +153,7 @@ class _Recorder:
         """Record every run after its episode ``k`` (batch methods)."""
         if self.flat is not None:
             if self.direct is None:
-                self.direct = np.full((self.R, self.E), np.nan)
+                self.direct = np.full((self.runs, self.episodes), np.nan)
             d = V - self.ex
             self.direct[:, k] = np.sqrt((d * d) @ self.w)
         if self.history is not None:
@@ -194,7 +164,7 @@ class _Recorder:
             return None
         if self.direct is not None:
             return self.direct
-        out = np.full((self.R, self.E), np.nan)
+        out = np.full((self.runs, self.episodes), np.nan)
         out[self.rows, self.eps] = self.flat
         return out
 
@@ -210,7 +180,7 @@ def _flat_index(tr: Transitions, S: int) -> tuple[np.ndarray, np.ndarray]:
     return base + tr.states, base + tr.next_states
 
 
-def _td0(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder) -> None:
+def td0_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder) -> None:
     """Tabular TD(0) (S&B p. 120): V(S) <- V(S) + α [R + γ V(S') - V(S)], no bootstrap from a
     terminal state."""
     T = tr.states.shape[1]
@@ -218,12 +188,12 @@ def _td0(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _
     I, J = _flat_index(tr, V.shape[1])
     a_t = alpha[:, None] * tr.valid                       # α on real steps, 0 on padding
     g_t = gamma * (~tr.terminated)                        # γ, or 0 after a terminal transition
-    Rw = tr.rewards
+    rewards = tr.rewards
     has_end = rec.has_end
     for t in range(T):
         i = I[:, t]
         v = Vf[i]
-        target = Rw[:, t] + g_t[:, t] * Vf[J[:, t]]
+        target = rewards[:, t] + g_t[:, t] * Vf[J[:, t]]
         Vf[i] = v + a_t[:, t] * (target - v)
         if has_end[t]:
             rec(t, V)
@@ -247,8 +217,8 @@ def _first_visits(tr: Transitions) -> np.ndarray:
     return first & tr.valid
 
 
-def _mc(tr: Transitions, V: np.ndarray, alpha: np.ndarray | None, gamma: float, first_visit: bool,
-        rec: _Recorder) -> None:
+def mc_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray | None, gamma: float, rec: _Recorder, *,
+              first_visit: bool) -> None:
     """Monte Carlo prediction (S&B p. 92; constant-α form p. 119): after an episode, for t = 0..T-1
     (first visits only for first-visit MC), V(S_t) <- V(S_t) + α (G_t - V(S_t)), or the sample
     average V(S_t) <- V(S_t) + (G_t - V(S_t)) / N(S_t) when ``alpha`` is None. (The targets do not
@@ -306,7 +276,8 @@ def _window_rewards(tr: Transitions, n: int, gamma: float) -> np.ndarray:
     return W
 
 
-def _nstep(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, n: int, rec: _Recorder) -> None:
+def nstep_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder, *,
+                 n: int) -> None:
     """n-step TD (S&B p. 144). At within-episode step t (after observing R_{t+1}, S_{t+1}) update
     τ = t - n + 1 with G = Σ γ^{i-τ-1} R_i + γ^n V(S_{τ+n}); when the episode ends, the remaining
     τ up to T - 1 in order (bootstrapping from the last state only if the episode was truncated)."""
@@ -343,8 +314,8 @@ def _nstep(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, n: i
             rec(t, V)
 
 
-def _td_lambda(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, lam: float, trace: str,
-               offline: bool, rec: _Recorder) -> None:
+def td_lambda_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder, *,
+                     lam: float, trace: str, offline: bool) -> None:
     """Tabular TD(λ) with eligibility traces (S&B p. 293, tabular case): e <- γλ e; e(S) += 1
     (accumulating) or e(S) = 1 (replacing); δ = R + γ V(S') - V(S); V += α δ e. Online updates
     every step, or offline: the increments are summed over the episode and applied at its end
@@ -361,11 +332,11 @@ def _td_lambda(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, 
     a_t = alpha[:, None] * valid_f
     decay = gamma * lam
     replacing = trace == "replacing"
-    Rw = tr.rewards
+    rewards = tr.rewards
     has_end = rec.has_end
     for t in range(T):
         i = I[:, t]
-        delta = Rw[:, t] + g_t[:, t] * Vf[J[:, t]] - Vf[i]
+        delta = rewards[:, t] + g_t[:, t] * Vf[J[:, t]] - Vf[i]
         E *= decay
         if replacing:
             Ef[i] = np.where(tr.valid[:, t], 1.0, Ef[i])
@@ -393,6 +364,18 @@ def _episode_slices(tr: Transitions) -> tuple[np.ndarray, np.ndarray]:
     skip = int((ep < 0).sum())
     offsets = skip + np.concatenate([[0], np.cumsum(counts)])
     return order, offsets
+
+
+def batch_td_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder, *,
+                    batch_tol: float, max_sweeps: int) -> dict[str, Any]:
+    """Batch TD(0): :func:`_batch` with TD's increments."""
+    return _batch(tr, V, alpha, gamma, "td", False, batch_tol, max_sweeps, rec)
+
+
+def batch_mc_kernel(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, rec: _Recorder, *,
+                    first_visit: bool, batch_tol: float, max_sweeps: int) -> dict[str, Any]:
+    """Batch Monte Carlo: :func:`_batch` with the returns as targets."""
+    return _batch(tr, V, alpha, gamma, "mc", first_visit, batch_tol, max_sweeps, rec)
 
 
 def _batch(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, kind: str, first_visit: bool,
@@ -455,47 +438,19 @@ def _batch(tr: Transitions, V: np.ndarray, alpha: np.ndarray, gamma: float, kind
 # ---------------------------------------------------------------------------------------------
 
 
-def _validated_params(method: str, alpha: Any, n: int, lam: float, trace: str, offline: bool,
+def _validated_params(entry: registry.Method, alpha: Any, n: int, lam: float, trace: str, offline: bool,
                       first_visit: bool | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if method in ("mc", "every-visit-mc"):
-        params["alpha"] = None if alpha is None else _check_alpha(alpha)
-    elif method in ("batch-td", "batch-mc"):
-        params["alpha"] = 1.0 if alpha is None else _check_alpha(alpha)
-    else:
-        params["alpha"] = 0.1 if alpha is None else _check_alpha(alpha)
-    if method == "nstep":
-        params["n"] = _check_positive_int(n, "n")
-    if method == "td-lambda":
-        try:
-            lam = float(lam)
-        except (TypeError, ValueError):
-            raise RlkitError(f"lambda must be a number in [0, 1], got {lam!r}", where="lambda") from None
-        if not 0.0 <= lam <= 1.0:
-            raise RlkitError(f"lambda must be in [0, 1], got {lam:g}", where="lambda")
-        if trace not in TRACES:
-            raise RlkitError(f"unknown trace {trace!r}; choose accumulating or replacing", where="trace")
-        params.update({"lambda": lam, "trace": trace, "offline": bool(offline)})
-    if method in ("mc", "every-visit-mc", "batch-mc"):
-        params["first_visit"] = (method == "mc") if first_visit is None else bool(first_visit)
-    return params
+    """The parameters ``entry`` takes, checked, with its defaults (alpha None: its own default)."""
+    return entry.validate(alpha=alpha, n=n, lam=lam, trace=trace, offline=offline, first_visit=first_visit)
 
 
-def _run_method(tr: Transitions, method: str, alpha_rows: np.ndarray | None, params: dict[str, Any],
-                gamma: float, V: np.ndarray, rec: _Recorder, batch_tol: float, max_sweeps: int) -> dict:
-    if method == "td":
-        _td0(tr, V, alpha_rows, gamma, rec)
-    elif method in ("mc", "every-visit-mc"):
-        _mc(tr, V, alpha_rows, gamma, params["first_visit"], rec)
-    elif method == "nstep":
-        _nstep(tr, V, alpha_rows, gamma, params["n"], rec)
-    elif method == "td-lambda":
-        _td_lambda(tr, V, alpha_rows, gamma, params["lambda"], params["trace"], params["offline"], rec)
-    else:
-        kind = "td" if method == "batch-td" else "mc"
-        return _batch(tr, V, alpha_rows, gamma, kind, params.get("first_visit", False), batch_tol,
-                      max_sweeps, rec)
-    return {}
+def _run_method(tr: Transitions, entry: registry.Method, alpha_rows: np.ndarray | None,
+                params: dict[str, Any], gamma: float, V: np.ndarray, rec: _Recorder, batch_tol: float,
+                max_sweeps: int) -> dict:
+    """Run the registered kernel ``f(tr, V, alpha, gamma, rec, **params)``; its extras dict."""
+    info = entry.run(tr, V, alpha_rows, gamma, rec,
+                     **entry.kwargs(params, batch_tol=batch_tol, max_sweeps=max_sweeps))
+    return info or {}
 
 
 def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: Any = (0.1,), *,
@@ -517,11 +472,12 @@ def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: 
     :returns: one :class:`PredictionResult` per step size, in the order given.
     """
     t0 = time.perf_counter()
-    method = _check_method(method, PREDICTION_METHODS, "prediction")
+    entry = registry.get("prediction", method)
+    method = entry.name
     alphas = list(alphas) if np.ndim(alphas) else [alphas]
     if not alphas:
         raise RlkitError("give at least one step size", where="alpha")
-    plist = [_validated_params(method, a, n, lam, trace, offline, first_visit) for a in alphas]
+    plist = [_validated_params(entry, a, n, lam, trace, offline, first_visit) for a in alphas]
     sample_avg = [p["alpha"] is None for p in plist]
     if any(sample_avg) and not all(sample_avg):
         # sample averages and constant step sizes follow different update rules: run them apart
@@ -549,7 +505,7 @@ def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: 
         err0 = np.sqrt(np.mean((V[:R, m] - exact_arr[m]) ** 2, axis=1)) if m.any() else np.zeros(R)
         rmse_initial = float(err0.mean())
     rec = _Recorder(tr, exact_arr, nonterminal, record_values, V)
-    info = _run_method(tr, method, alpha_rows, plist[0], g, V, rec, batch_tol, max_sweeps)
+    info = _run_method(tr, entry, alpha_rows, plist[0], g, V, rec, batch_tol, max_sweeps)
 
     visits = np.zeros((R, S), np.int64)
     valid = transitions.valid
@@ -701,12 +657,13 @@ def evaluate_policy_sweep(env: Any, policy: Any = "uniform", *, method: str = "t
     is the same as ``evaluate_policy(..., alpha=alphas[q])`` with the same seed.
     """
     t0 = time.perf_counter()
-    method = _check_method(method, PREDICTION_METHODS, "prediction")
-    episodes = _check_positive_int(episodes, "episodes")
-    runs = _check_positive_int(runs, "runs")
+    entry = registry.get("prediction", method)
+    method = entry.name
+    episodes = check_positive_int(episodes, "episodes")
+    runs = check_positive_int(runs, "runs")
     alist = list(alphas) if np.ndim(alphas) else [alphas]
     for a in alist:
-        _validated_params(method, a, n, lam, trace, offline, first_visit)
+        _validated_params(entry, a, n, lam, trace, offline, first_visit)
     source, tr, exact = _prepare(env, policy, method, episodes, runs, seed, gamma, start, max_steps,
                                  env_kwargs)
     results = estimate_values_sweep(tr, method, alist, n=n, lam=lam, trace=trace, offline=offline,

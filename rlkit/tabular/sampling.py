@@ -506,10 +506,7 @@ def make_source(env: Any, *, runs: int = 1, gamma: float | None = None, start: A
             probe.close()
             if not has_model:
                 return GymSource(env_id, runs, gamma=gamma, env_kwargs=env_kwargs, method=method)
-        try:
-            from rlkit.mdp import load
-        except ImportError:  # older layout: load lives in rlkit.mdp.io only
-            from rlkit.mdp.io import load
+        from rlkit.mdp import load
 
         model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
         src = ModelSource(model, start=start)
@@ -659,13 +656,8 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
     pol_cdf = None if (not draw_actions or callable(policy)) else cdf_rows(np.asarray(policy, dtype=float))
 
     cap = 1024
-    S_ = np.zeros((R, cap), np.intp)
-    A_ = np.zeros((R, cap), np.intp)
-    Rw = np.zeros((R, cap))
-    S2 = np.zeros((R, cap), np.intp)
-    TE = np.zeros((R, cap), bool)
-    EN = np.zeros((R, cap), bool)
-    EP = np.full((R, cap), -1, np.intp)
+    states, actions, rewards, next_states, terminated, ends = _stream_arrays(R, cap)
+    episode = np.full((R, cap), -1, np.intp)
     lengths = np.zeros((R, E), np.intp)
     returns = np.zeros((R, E))
 
@@ -683,8 +675,9 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
             def grow(a: np.ndarray, fill: Any) -> np.ndarray:
                 return np.concatenate([a, np.full_like(a, fill)], axis=1)
 
-            S_, A_, Rw, S2 = grow(S_, 0), grow(A_, 0), grow(Rw, 0), grow(S2, 0)
-            TE, EN, EP = grow(TE, False), grow(EN, False), grow(EP, -1)
+            states, actions, rewards = grow(states, 0), grow(actions, 0), grow(rewards, 0)
+            next_states = grow(next_states, 0)
+            terminated, ends, episode = grow(terminated, False), grow(ends, False), grow(episode, -1)
             cap *= 2
         ss = s[rows]
         if not draw_actions:
@@ -696,8 +689,8 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
         s2, r, term, trunc = source.step(rows, ss, a, streams)
         t_ep[rows] += 1
         end = term | trunc | (t_ep[rows] >= max_steps)
-        S_[rows, t], A_[rows, t], Rw[rows, t], S2[rows, t] = ss, a, r, s2
-        TE[rows, t], EN[rows, t], EP[rows, t] = term, end, ep[rows]
+        states[rows, t], actions[rows, t], rewards[rows, t], next_states[rows, t] = ss, a, r, s2
+        terminated[rows, t], ends[rows, t], episode[rows, t] = term, end, ep[rows]
         ret[rows] += r
         s[rows] = s2
         if end.any():
@@ -711,14 +704,23 @@ def rollout(source: Source, policy: PolicyLike, *, episodes: int, runs: int = 1,
             t_ep[done] = 0
             ret[done] = 0.0
         t += 1
-    valid = EP[:, :t] >= 0
-    EN = EN[:, :t] & valid
-    TE = TE[:, :t] & valid
-    return Transitions(states=S_[:, :t], actions=A_[:, :t], rewards=Rw[:, :t], next_states=S2[:, :t],
-                       terminated=TE, ends=EN, valid=valid, episode=EP[:, :t],
+    valid = episode[:, :t] >= 0
+    ends = ends[:, :t] & valid
+    terminated = terminated[:, :t] & valid
+    return Transitions(states=states[:, :t], actions=actions[:, :t], rewards=rewards[:, :t],
+                       next_states=next_states[:, :t], terminated=terminated, ends=ends, valid=valid,
+                       episode=episode[:, :t],
                        lengths=lengths, returns=returns, n_states=source.n_states,
                        n_actions=source.n_actions, gamma=source.gamma,
                        info={"source": source.name, "max_steps": max_steps})
+
+
+def _stream_arrays(runs: int, steps: int) -> tuple[np.ndarray, ...]:
+    """Zeroed (runs, steps) arrays of a step stream: states, actions, rewards, next states,
+    terminated, ends."""
+    shape = (runs, steps)
+    return (np.zeros(shape, np.intp), np.zeros(shape, np.intp), np.zeros(shape), np.zeros(shape, np.intp),
+            np.zeros(shape, bool), np.zeros(shape, bool))
 
 
 def _padded_table(probs: np.ndarray, targets: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -869,38 +871,35 @@ def _rollout_model(source: ModelSource, policy: np.ndarray | None, E: int, R: in
     ci = col[ri, ki]
     T_all = int(M.sum(axis=1).max())
     j = X[ri, ki]
-    S_ = np.zeros((R, T_all), np.intp)
-    A_ = np.zeros((R, T_all), np.intp)
-    Rw = np.zeros((R, T_all))
-    S2 = np.zeros((R, T_all), np.intp)
-    TE = np.zeros((R, T_all), bool)
-    EN = np.zeros((R, T_all), bool)
-    S_[ri, ci] = e_s.reshape(-1)[j]
-    A_[ri, ci] = e_a.reshape(-1)[j]
-    Rw[ri, ci] = e_r.reshape(-1)[j]
-    S2[ri, ci] = tgt_f[j]
-    TE[ri, ci] = ends_f[j]
-    EN[ri, ci] = ends_f[j] | TR[ri, ki]
-    EP = np.cumsum(EN, axis=1) - EN
+    states, actions, rewards, next_states, terminated, ends = _stream_arrays(R, T_all)
+    states[ri, ci] = e_s.reshape(-1)[j]
+    actions[ri, ci] = e_a.reshape(-1)[j]
+    rewards[ri, ci] = e_r.reshape(-1)[j]
+    next_states[ri, ci] = tgt_f[j]
+    terminated[ri, ci] = ends_f[j]
+    ends[ri, ci] = ends_f[j] | TR[ri, ki]
+    episode = np.cumsum(ends, axis=1) - ends
     valid = np.zeros((R, T_all), bool)
     valid[ri, ci] = True
-    valid &= EP < E
+    valid &= episode < E
     T = int(np.flatnonzero(valid.any(axis=0)).max()) + 1
-    S_, A_, Rw, S2, TE, EN, EP, valid = (a[:, :T] for a in (S_, A_, Rw, S2, TE, EN, EP, valid))
-    EN &= valid
-    TE &= valid
-    EP = np.where(valid, EP, -1)
-    S_[~valid] = 0
-    S2[~valid] = 0
-    A_[~valid] = 0
-    Rw[~valid] = 0.0
+    states, actions, rewards, next_states, terminated, ends, episode, valid = (
+        a[:, :T] for a in (states, actions, rewards, next_states, terminated, ends, episode, valid))
+    ends &= valid
+    terminated &= valid
+    episode = np.where(valid, episode, -1)
+    states[~valid] = 0
+    next_states[~valid] = 0
+    actions[~valid] = 0
+    rewards[~valid] = 0.0
     rr, cc = np.nonzero(valid)
     lengths = np.zeros((R, E), np.intp)
-    np.add.at(lengths, (rr, EP[rr, cc]), 1)
+    np.add.at(lengths, (rr, episode[rr, cc]), 1)
     returns = np.zeros((R, E))
-    np.add.at(returns, (rr, EP[rr, cc]), Rw[rr, cc])
-    return Transitions(states=S_, actions=A_, rewards=Rw, next_states=S2, terminated=TE, ends=EN,
-                       valid=valid, episode=EP, lengths=lengths, returns=returns, n_states=S,
+    np.add.at(returns, (rr, episode[rr, cc]), rewards[rr, cc])
+    return Transitions(states=states, actions=actions, rewards=rewards, next_states=next_states,
+                       terminated=terminated, ends=ends, valid=valid, episode=episode, lengths=lengths,
+                       returns=returns, n_states=S,
                        n_actions=A, gamma=source.gamma,
                        info={"source": source.name, "max_steps": max_steps, "substeps": k})
 
