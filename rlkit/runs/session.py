@@ -28,6 +28,7 @@ from typing import Any
 
 from rlkit.errors import RlkitError
 from rlkit.runs import rundir as rd
+from rlkit.runs.checkpoint import save_checkpoint
 from rlkit.runs.evaluate import evaluate_policy
 from rlkit.runs.logger import EPISODE_COLUMNS, EVAL_COLUMNS, CsvLogger, MetricsLogger, TensorBoardLogger
 
@@ -151,8 +152,6 @@ class Session:
         }
 
     def checkpoint(self, finished: bool = False) -> None:
-        from rlkit.runs.checkpoint import save_checkpoint
-
         save_checkpoint(
             self.run_dir / rd.CHECKPOINT,
             {"agent": self.agent.get_state(), "run": {**self.state(), "finished": finished}},

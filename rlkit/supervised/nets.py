@@ -14,7 +14,7 @@ and one observation's shape by :func:`build_backbone`::
     >>> feats.shape, h.shape
     (torch.Size([3, 10, 32]), torch.Size([1, 3, 32]))
 
-Conventions (see CONTRACTS.md):
+Conventions (see docs/design.md):
 
 * ``input_shape`` is one observation's shape as the environment gives it: ``(D,)``, ``(H, W)``,
   ``(C, H, W)`` or ``(H, W, C)``. Image layout is guessed (``(H, W, C)`` when the last axis has
