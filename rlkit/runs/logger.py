@@ -131,11 +131,11 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise RlkitError("empty metrics file", where=str(path))
     header, data = rows[0], rows[1:]
     out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
+    for index, name in enumerate(header):
         col = []
-        for r in data:
+        for row in data:
             try:
-                col.append(float(r[j]) if j < len(r) and r[j] != "" else float("nan"))
+                col.append(float(row[index]) if index < len(row) and row[index] != "" else float("nan"))
             except ValueError:
                 col.append(float("nan"))
         out[name] = np.asarray(col, dtype=np.float64)
