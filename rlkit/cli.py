@@ -510,14 +510,30 @@ def supervised_train(
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: one per core)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    resume: str = typer.Option(None, "--resume", help="Continue this run folder from its last epoch "
+                               "(bit-identical on the same device; its own settings)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard events (tb/)."),
 ) -> None:
     """Train a classifier on MNIST / Fashion-MNIST; write config, metrics, checkpoint and plots."""
     from rlkit.supervised.train import fit
+    from rlkit.supervised.train import resume as resume_run
 
-    result = fit(model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                 augment=augment, data_dir=data_dir, download=download, seed=seed,
-                 run_dir=run_dir or "auto", device=device, train_subset=train_subset, threads=threads,
-                 progress=False if quiet else None)
+    progress = False if quiet else None
+    if resume is not None:
+        given = {"--model": model != "cnn", "--dataset": dataset, "--epochs": epochs,
+                 "--batch-size": batch_size, "--lr": lr, "--optimizer": optimizer, "--augment": augment,
+                 "--seed": seed != 0, "--run-dir": run_dir, "--train-subset": train_subset}
+        clash = [name for name, value in given.items() if value is not None and value is not False]
+        if clash:
+            raise RlkitError(f"a resumed run keeps its own settings; drop {', '.join(clash)}",
+                             where="--resume")
+        result = resume_run(resume, data_dir=data_dir, download=download, device=device, threads=threads,
+                            progress=progress, tensorboard=tensorboard or None)
+    else:
+        result = fit(model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                     augment=augment, data_dir=data_dir, download=download, seed=seed,
+                     run_dir=run_dir or "auto", device=device, train_subset=train_subset, threads=threads,
+                     progress=progress, tensorboard=tensorboard)
     summary = result.summary()
     if fmt == OutputFormat.json:
         print_json(summary)
@@ -542,9 +558,19 @@ def supervised_evaluate(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Re-score a run's checkpoint on its dataset's test set (an RL run: its policy as a classifier)."""
+    from pathlib import Path
+
+    from rlkit.runs.rundir import CONFIG
     from rlkit.supervised.train import evaluate_run
 
-    result = evaluate_run(run_dir, data_dir=data_dir, device=device, batch_size=batch_size)
+    path = Path(run_dir)
+    if path.is_dir() and (path / CONFIG).is_file():  # an `rlkit train` run: its policy as a classifier
+        from rlkit.agents.pretrained import evaluate_rl_run
+
+        result = evaluate_rl_run(path, data_dir=data_dir, device=device, batch_size=batch_size,
+                                 test_subset=None)
+    else:
+        result = evaluate_run(path, data_dir=data_dir, device=device, batch_size=batch_size)
     summary = result.summary()
     if fmt == OutputFormat.json:
         print_json({**summary, "confusion": result.confusion.tolist()})

@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from rlkit.agents.rollout import make_vec_env
 from rlkit.errors import RlkitError
 
 __all__ = ["EvalResult", "evaluate_policy"]
@@ -90,8 +92,6 @@ def evaluate_policy(
         >>> evaluate_policy(agent, n_episodes=4, seed=1).episodes
         4
     """
-    from rlkit.agents.rollout import make_vec_env
-
     if seeds is not None:
         seeds = [int(s) for s in seeds]
         n_episodes = len(seeds)
@@ -104,8 +104,6 @@ def evaluate_policy(
             raise RlkitError("the agent has no env id; pass env=...", where="env")
         if env_kwargs is None and config is not None:
             env_kwargs = config.env_kwargs
-    import gymnasium as gym
-
     owned = not isinstance(env, gym.vector.VectorEnv)
     n = n_episodes if seeds is not None else int(min(n_episodes, n_envs or 10))
     envs, _ = make_vec_env(env, n, "sync", env_kwargs or {})

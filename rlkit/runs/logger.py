@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rlkit._io import atomic_write
 from rlkit.errors import RlkitError
 
 __all__ = ["COLUMNS", "EPISODE_COLUMNS", "EVAL_COLUMNS", "CsvLogger", "MetricsLogger", "TensorBoardLogger",
@@ -63,9 +64,12 @@ class CsvLogger:
     :param columns: the header.
     :param keep_rows: None to start a new file; an int to keep that many data rows of an existing
         file (resume) and append after them.
+    :param lineterminator: the row end (the csv module's default ``"\r\n"``; ``"\n"`` for files
+        that have always been written with plain newlines).
     """
 
-    def __init__(self, path: str | os.PathLike, columns: list[str], keep_rows: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, columns: list[str], keep_rows: int | None = None, *,
+                 lineterminator: str = "\r\n") -> None:
         self.columns = list(columns)
         self.path = Path(path)
         if keep_rows is None or not self.path.exists():
@@ -84,18 +88,17 @@ class CsvLogger:
                     where=str(self.path),
                 )
             rows = rows[:keep_rows]
-        from rlkit._io import atomic_write
 
-        def write(p: Path) -> None:
-            with p.open("w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(self.columns)
-                w.writerows(rows)
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as f:
+                writer = csv.writer(f, lineterminator=lineterminator)
+                writer.writerow(self.columns)
+                writer.writerows(rows)
 
         atomic_write(self.path, write)
         self.rows = len(rows)
         self._file = self.path.open("a", newline="")
-        self._writer = csv.writer(self._file)
+        self._writer = csv.writer(self._file, lineterminator=lineterminator)
 
     def log(self, metrics: dict[str, Any]) -> None:
         """Write one row (missing columns stay empty) and flush."""
@@ -128,11 +131,11 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise RlkitError("empty metrics file", where=str(path))
     header, data = rows[0], rows[1:]
     out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
+    for index, name in enumerate(header):
         col = []
-        for r in data:
+        for row in data:
             try:
-                col.append(float(r[j]) if j < len(r) and r[j] != "" else float("nan"))
+                col.append(float(row[index]) if index < len(row) and row[index] != "" else float("nan"))
             except ValueError:
                 col.append(float("nan"))
         out[name] = np.asarray(col, dtype=np.float64)
@@ -140,13 +143,16 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 class TensorBoardLogger:
-    """Scalars to TensorBoard event files under ``log_dir`` (x axis: timesteps).
+    """Scalars to TensorBoard event files under ``log_dir`` (x axis: ``step_key``, timesteps).
 
     :param log_dir: the folder of the event files.
-    :param purge_step: on resume, the timestep of the checkpoint: events after it are dropped.
+    :param purge_step: on resume, the step of the checkpoint: events after it are dropped.
+    :param step_key: the metric that is the x axis (``"epoch"`` for supervised runs).
     """
 
-    def __init__(self, log_dir: str | os.PathLike, purge_step: int | None = None) -> None:
+    def __init__(self, log_dir: str | os.PathLike, purge_step: int | None = None, *,
+                 step_key: str = "timesteps") -> None:
+        self.step_key = step_key
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:  # tensorboard is an optional extra
@@ -157,9 +163,9 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
 
     def log(self, metrics: dict[str, Any], prefix: str = "train") -> None:
-        step = int(metrics["timesteps"])
+        step = int(metrics[self.step_key])
         for key, value in metrics.items():
-            if key in ("timesteps", "update") or isinstance(value, bool):
+            if key in ("timesteps", "update", self.step_key) or isinstance(value, bool):
                 continue
             if not isinstance(value, (int, float)):
                 continue

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from rlkit._io import atomic_write_text
 from rlkit.errors import RlkitError
 
 __all__ = [
@@ -132,7 +133,5 @@ def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
 
 def write_run_config(path: str | os.PathLike, config: dict[str, Any]) -> Path:
     """Write ``config.yaml`` atomically (with the run marker)."""
-    from rlkit._io import atomic_write_text
-
     data = {MARKER: 1, **config}
     return atomic_write_text(Path(path) / CONFIG, yaml.safe_dump(data, sort_keys=False))

@@ -26,8 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
+import rlkit.envs  # noqa: F401 -- registers rlkit/ ids (for their reward thresholds)
+from rlkit.agents.rollout import make_vec_env
 from rlkit.errors import RlkitError
 from rlkit.runs import rundir as rd
+from rlkit.runs.checkpoint import save_checkpoint
 from rlkit.runs.evaluate import evaluate_policy
 from rlkit.runs.logger import EPISODE_COLUMNS, EVAL_COLUMNS, CsvLogger, MetricsLogger, TensorBoardLogger
 
@@ -39,10 +44,6 @@ PERIODIC_EVAL_SEED_OFFSET = 2_000_029
 
 def env_threshold(env_id: str) -> float | None:
     """The env's ``reward_threshold`` from its Gymnasium registration, or None."""
-    import gymnasium as gym
-
-    import rlkit.envs  # noqa: F401 -- registers rlkit/ ids
-
     spec = gym.registry.get(env_id.removeprefix("gym:"))
     value = getattr(spec, "reward_threshold", None) if spec is not None else None
     return None if value is None else float(value)
@@ -151,8 +152,6 @@ class Session:
         }
 
     def checkpoint(self, finished: bool = False) -> None:
-        from rlkit.runs.checkpoint import save_checkpoint
-
         save_checkpoint(
             self.run_dir / rd.CHECKPOINT,
             {"agent": self.agent.get_state(), "run": {**self.state(), "finished": finished}},
@@ -165,8 +164,6 @@ class Session:
         t = time.perf_counter()
         try:
             if self._eval_envs is None:
-                from rlkit.agents.rollout import make_vec_env
-
                 self._eval_envs, _ = make_vec_env(
                     self.config["env_id"], min(self.eval_episodes, 10), "sync", self.eval_env_kwargs
                 )

@@ -15,6 +15,7 @@ wall-clock ``seconds``), weights and evaluation of a run that was never interrup
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -23,10 +24,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium
+import numpy as np
+import torch
+
+import rlkit
+from rlkit._io import atomic_write_json
 from rlkit.agents import registry as agent_registry
+from rlkit.agents.presets import apply_overrides, load_preset, run_settings, split_preset
+from rlkit.agents.pretrained import reduce_preset_net
+from rlkit.agents.reinforce import NaNLossError
 from rlkit.errors import RlkitError
+from rlkit.plotting import plot_curves
 from rlkit.runs import rundir as rd
+from rlkit.runs.checkpoint import load_checkpoint
 from rlkit.runs.evaluate import EvalResult, evaluate_policy
+from rlkit.runs.logger import read_metrics
+from rlkit.runs.rundir import new_run_dir, write_run_config
+from rlkit.runs.session import Session, env_threshold, stop_target
 
 __all__ = ["AGENTS", "TrainResult", "evaluate_run", "plot_runs", "resume", "train"]
 
@@ -101,16 +116,10 @@ def _check_agent(agent: str) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import gymnasium
-    import numpy
-    import torch
-
-    import rlkit
-
     return {
         "rlkit": rlkit.__version__,
         "python": platform.python_version(),
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
         "torch": str(torch.__version__),
         "gymnasium": str(gymnasium.__version__),
     }
@@ -135,8 +144,6 @@ def resolve_config(
     :returns: dict with ``agent``, ``env_id``, ``seed``, ``total_timesteps``, ``policy``,
         ``hyperparams`` and ``run`` (evaluation and checkpoint settings).
     """
-    from rlkit.agents.presets import apply_overrides, load_preset, run_settings, split_preset
-
     _check_agent(agent)
     if not isinstance(env_id, str) or not env_id:
         raise RlkitError("give an env id, e.g. --env CartPole-v1", where="--env")
@@ -144,16 +151,12 @@ def resolve_config(
         raise RlkitError(f"must be an integer, got {seed!r}", where="--seed")
     preset, run = load_preset(agent, env_id), run_settings(agent, env_id)
     if overrides and "policy.init" in overrides:  # the architecture comes from the source
-        from rlkit.agents.pretrained import reduce_preset_net
-
         preset["policy"] = reduce_preset_net(preset.get("policy"), overrides)
     preset, run = apply_overrides(preset, run, overrides or {}, agent)
     if total_timesteps is not None:
         preset, _ = apply_overrides(preset, {}, {"total_timesteps": total_timesteps}, agent)
     if n_envs is not None:
         preset, _ = apply_overrides(preset, {}, {"n_envs": n_envs}, agent)
-    from rlkit.runs.session import stop_target
-
     stop_target(run, env_id)  # an env without a threshold fails here, before any folder is made
     policy, hyperparams, total = split_preset(preset)
     if total is None:
@@ -182,9 +185,6 @@ def _run(
     callback: Callable | None,
     resumed_from: int | None,
 ) -> TrainResult:
-    from rlkit.agents.reinforce import NaNLossError
-    from rlkit.runs.session import Session
-
     try:
         session = Session(
             agent,
@@ -246,8 +246,6 @@ def _final_eval(agent, config: dict[str, Any]) -> EvalResult:
 def _finish(
     agent, run_dir: Path, config: dict[str, Any], *, session, resumed_from: int | None
 ) -> TrainResult:
-    from rlkit._io import atomic_write_json
-
     run = config["run"]
     ev = best_ev = None
     files = {
@@ -338,8 +336,6 @@ def train(
         >>> r.eval.episodes                                                      # doctest: +SKIP
         5
     """
-    from rlkit.runs.rundir import new_run_dir, write_run_config
-
     config = resolve_config(
         env_id, agent=agent, seed=seed, total_timesteps=total_timesteps, n_envs=n_envs, overrides=overrides
     )
@@ -403,8 +399,6 @@ def _check_resume(
                 where="--total-timesteps",
             )
         if total_timesteps > int(config["total_timesteps"]):
-            from rlkit.runs.rundir import write_run_config
-
             config = {**config, "total_timesteps": int(total_timesteps)}
             config.pop(rd.MARKER, None)
             write_run_config(path, config)
@@ -417,8 +411,6 @@ def _check_resume(
 
 def _finished_result(path: Path, config: dict[str, Any], run: dict[str, Any]) -> TrainResult:
     """The result of a run that had already finished (from its files; nothing is re-run)."""
-    import json
-
     def read(name: str) -> EvalResult | None:
         f = path / name
         if not f.is_file():
@@ -434,8 +426,6 @@ def _finished_result(path: Path, config: dict[str, Any], run: dict[str, Any]) ->
              ("checkpoint", rd.CHECKPOINT), ("eval", rd.EVAL), ("best_model", rd.BEST_MODEL),
              ("curves", rd.CURVES))
     files = {k: str(path / n) for k, n in names if (path / n).is_file()}
-    from rlkit.runs.logger import read_metrics
-
     m = read_metrics(path / rd.METRICS)
     updates = int(m["update"][-1]) if len(m.get("update", [])) else 0
     episodes = int(m["episodes"][-1]) if len(m.get("episodes", [])) else 0
@@ -472,8 +462,6 @@ def resume(
     :raises RlkitError: not a run folder, no or a corrupt checkpoint, a conflicting env or seed, a
         budget smaller than what the run has done.
     """
-    from rlkit.runs.checkpoint import load_checkpoint
-
     path = Path(run_dir)
     config = rd.read_run_config(path)
     ckpt_path = path / rd.CHECKPOINT
@@ -627,13 +615,6 @@ def plot_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, y: s
     :returns: the PNG; ``<out>.json`` beside it holds the curves drawn (label, runs, x, mean).
     :raises RlkitError: a folder that is not a run, a run with nothing to plot.
     """
-    import numpy as np
-
-    from rlkit._io import atomic_write_json
-    from rlkit.plotting import plot_curves
-    from rlkit.runs.logger import read_metrics
-    from rlkit.runs.session import env_threshold
-
     if not run_dirs:
         raise RlkitError("give at least one run folder")
     cfgs, data, evals = [], [], []

@@ -22,7 +22,6 @@ import hashlib
 import math
 import os
 import struct
-import sys
 import urllib.error
 import urllib.request
 import zlib
@@ -31,9 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
 
 from rlkit._budget import check_memory
+from rlkit._io import atomic_write
 from rlkit.errors import RlkitError
+from rlkit.progress import new_progress, wanted
 
 __all__ = [
     "DATASETS",
@@ -409,8 +411,6 @@ def _md5_file(path: Path) -> str:
 
 
 def _fetch(url: str, dest: Path, progress, task_label: str, timeout: float) -> None:
-    from rlkit._io import atomic_write
-
     def write(tmp: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
@@ -442,14 +442,10 @@ def download_mnist(dataset: str = "mnist", dest: str | os.PathLike | None = None
     spec = _check_dataset(dataset)
     dest = Path(dest).expanduser() if dest is not None else _cache_root() / dataset
     mirrors = tuple(mirrors or spec.mirrors)
-    if progress is None:
-        progress = sys.stderr.isatty()
     bar = None
-    if progress:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                       transient=True)
+    if wanted(progress):
+        bar = new_progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                           TransferSpeedColumn(), transient=True)
     try:
         if bar is not None:
             bar.start()

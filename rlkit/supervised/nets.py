@@ -14,7 +14,7 @@ and one observation's shape by :func:`build_backbone`::
     >>> feats.shape, h.shape
     (torch.Size([3, 10, 32]), torch.Size([1, 3, 32]))
 
-Conventions (see CONTRACTS.md):
+Conventions (see docs/design.md):
 
 * ``input_shape`` is one observation's shape as the environment gives it: ``(D,)``, ``(H, W)``,
   ``(C, H, W)`` or ``(H, W, C)``. Image layout is guessed (``(H, W, C)`` when the last axis has
@@ -117,21 +117,21 @@ def init_weights(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
     :param gain: the gain of Linear/Conv layers (``sqrt(2)`` for ReLU, 5/3 for tanh, 1 for a
         sigmoid or a value head, 0.01 for a policy head).
     """
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            nn.init.orthogonal_(m.weight, gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.GRU, nn.LSTM)):
-            gates = 3 if isinstance(m, nn.GRU) else 4
-            for name, p in m.named_parameters():
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            nn.init.orthogonal_(layer.weight, gain)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, (nn.GRU, nn.LSTM)):
+            gates = 3 if isinstance(layer, nn.GRU) else 4
+            for name, param in layer.named_parameters():
                 if name.startswith("weight"):
-                    for block in p.data.chunk(gates, 0):
+                    for block in param.data.chunk(gates, 0):
                         nn.init.orthogonal_(block, 1.0)
                 elif name.startswith("bias"):
-                    nn.init.zeros_(p)
-                    if isinstance(m, nn.LSTM) and name.startswith("bias_hh"):
-                        p.data[m.hidden_size: 2 * m.hidden_size] = 1.0
+                    nn.init.zeros_(param)
+                    if isinstance(layer, nn.LSTM) and name.startswith("bias_hh"):
+                        param.data[layer.hidden_size: 2 * layer.hidden_size] = 1.0
     return module
 
 
@@ -240,14 +240,14 @@ class MLP(nn.Module):
         self.input = _Input(normalize)
         layers: list[nn.Module] = [nn.Flatten(start_dim=1)]
         width = math.prod(self.input_shape)
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
+        for size in hidden:
+            layers.append(nn.Linear(width, size))
             if layer_norm:
-                layers.append(nn.LayerNorm(h))
+                layers.append(nn.LayerNorm(size))
             layers.append(_activation(activation, "cfg.activation"))
             if dropout > 0:
                 layers.append(nn.Dropout(float(dropout)))
-            width = h
+            width = size
         self.body = nn.Sequential(*layers)
         self.output_dim = int(width)
 

@@ -1,4 +1,4 @@
-"""Train and evaluate the backbones on MNIST / Fashion-MNIST; write and re-read run directories.
+"""Train and evaluate the backbones on MNIST / Fashion-MNIST; write, resume and re-read run folders.
 
 >>> from rlkit.supervised.train import fit
 >>> result = fit("cnn", epochs=1, run_dir=None, progress=False)          # doctest: +SKIP
@@ -11,33 +11,43 @@ feeds ``uint8`` straight to the model, whose input layer scales and normalises o
 DataLoader, no worker processes: on a small machine this is several times faster than the
 classic ``torchvision`` pipeline (see ``benchmarks/mnist.py``).
 
-A run directory holds ``config.json`` (everything needed to rebuild the model), ``metrics.csv``
-(one row per epoch), ``model.pt`` (``{"config", "state_dict", ...}``, loaded with
-``weights_only=True``), ``result.json``, ``learning_curve.png`` and ``confusion_matrix.png``.
-Every file is written atomically; nothing is created before the inputs are validated.
+A run folder uses the plumbing of :mod:`rlkit.runs` (the layout of :func:`~rlkit.runs.rundir.new_run_dir`,
+the CSV / TensorBoard loggers of :mod:`rlkit.runs.logger`, the atomic, digest-checked files of
+:mod:`rlkit.runs.checkpoint`) and holds ``config.json`` (everything needed to rebuild the model),
+``metrics.csv`` (one row per epoch, flushed as it is written), ``model.pt`` (``{"config",
+"state_dict", "epoch", ...}``, loaded with ``weights_only=True``), ``checkpoint.pt`` (model,
+optimiser, schedule and RNG states after the last epoch: :func:`resume` continues bit-identically
+on the same device), ``result.json``, ``learning_curve.png``, ``confusion_matrix.png`` and, with
+``tensorboard=True``, ``tb/``. Every file is written atomically; nothing is created before the
+inputs are validated.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import io
+import json
 import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from rlkit._io import atomic_write, atomic_write_json, atomic_write_text
+from rlkit._io import atomic_write, atomic_write_json
 from rlkit.errors import RlkitError
+from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
+from rlkit.progress import new_progress, wanted
+from rlkit.runs import rundir as rd
+from rlkit.runs.checkpoint import load_checkpoint as load_checked
+from rlkit.runs.checkpoint import save_checkpoint
+from rlkit.runs.logger import CsvLogger, TensorBoardLogger
 from rlkit.seeding import normalize_seed, seed_everything
 from rlkit.supervised.data import DATASETS, load_mnist, random_shift
 from rlkit.supervised.nets import Classifier, build_classifier, count_parameters
@@ -52,9 +62,13 @@ __all__ = [
     "evaluate_run",
     "fit",
     "load_checkpoint",
+    "resume",
 ]
 
-CHECKPOINT_FORMAT = "rlkit.supervised/1"
+CHECKPOINT_FORMAT = "rlkit.supervised/1"  # model.pt
+RESUME_FORMAT = "rlkit.supervised-resume/1"  # checkpoint.pt
+CONFIG_FILE, RESULT_FILE = "config.json", "result.json"
+CURVE_FILE, CONFUSION_FILE = "learning_curve.png", "confusion_matrix.png"
 
 # Default settings per --model. Each reaches its target on MNIST's test set in its default epochs
 # (CNN >= 99.2 %, MLP >= 98.0 %, row-by-row GRU >= 98.5 %, textbook MLP >= 93.52 %); see the
@@ -99,6 +113,9 @@ class EpochMetrics:
     lr: float
     seconds: float  # wall time since the start of training (data loading excluded)
     images_per_second: float  # training throughput of this epoch (evaluation excluded)
+
+
+METRIC_COLUMNS = [f.name for f in fields(EpochMetrics)]
 
 
 @dataclass
@@ -159,10 +176,6 @@ class FitResult:
 
 
 def _read_model_file(path: Path) -> dict[str, Any]:
-    import json
-
-    import yaml
-
     try:
         text = path.read_text()
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -249,14 +262,16 @@ def _resolve_config(model: str | Path | dict[str, Any], overrides: dict[str, Any
 
 
 def default_run_dir(dataset: str, model: str, seed: int, root: str | Path = "runs") -> Path:
-    """``runs/<dataset>/<model>/<YYYYmmdd-HHMMSS>-s<seed>`` (a numeric suffix if it exists)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / dataset / model / f"{stamp}-s{seed}"
-    path, k = base, 1
-    while path.exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
+    """Create and return a fresh ``runs/<dataset>/<model>/<YYYYmmdd-HHMMSS>-s<seed>`` folder
+    (a numeric suffix if it exists): :func:`rlkit.runs.rundir.new_run_dir` with the dataset in
+    place of the env."""
+    return rd.new_run_dir(dataset, model, seed, root)
+
+
+def _positive_int(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RlkitError(f"{name} must be a positive integer, got {value!r}", where=where)
+    return value
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -316,23 +331,23 @@ def _scheduler(cfg: dict[str, Any], opt: torch.optim.Optimizer, steps_per_epoch:
 
 
 @torch.inference_mode()
-def _score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: int, device: torch.device,
+def _score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, n_classes: int, device: torch.device,
            batch_size: int) -> tuple[float, float, np.ndarray]:
     was_training = model.training
     model.eval()
     loss_sum, preds = 0.0, []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device, non_blocking=True)
-        yb = y[i:i + batch_size].to(device, non_blocking=True)
+    for start in range(0, len(images), batch_size):
+        xb = images[start:start + batch_size].to(device, non_blocking=True)
+        yb = labels[start:start + batch_size].to(device, non_blocking=True)
         logits = model(xb)
         loss_sum += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
         preds.append(logits.argmax(1))
     model.train(was_training)
     pred = torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.long)
-    conf = torch.bincount(y.cpu() * n_classes + pred, minlength=n_classes * n_classes)
+    conf = torch.bincount(labels.cpu() * n_classes + pred, minlength=n_classes * n_classes)
     conf = conf.reshape(n_classes, n_classes).numpy()
-    n = max(len(x), 1)
-    return float(np.trace(conf)) / n, loss_sum / n, conf
+    count = max(len(images), 1)
+    return float(np.trace(conf)) / count, loss_sum / count, conf
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_classes: int = 10,
@@ -346,6 +361,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_
     :param device: where to run (default: CUDA when available).
     :param batch_size: evaluation batch size.
     """
+    _positive_int(batch_size, "batch size", "--batch-size")
     dev = _device(device)
     t0 = time.perf_counter()
     model = model.to(dev)
@@ -365,7 +381,7 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
         run_dir: str | Path | None = "auto", device: str | torch.device | None = None,
         progress: bool | None = None, train_subset: int | None = None, test_subset: int | None = None,
         eval_batch_size: int = 2000, stop_at_accuracy: float | None = None, threads: int | None = None,
-        callback: Callable[[EpochMetrics], None] | None = None) -> FitResult:
+        callback: Callable[[EpochMetrics], None] | None = None, tensorboard: bool = False) -> FitResult:
     """Train a classifier (backbone + linear head) on MNIST / Fashion-MNIST and score it per epoch.
 
     :param model: a preset name (``"cnn"``, ``"mlp"``, ``"rnn"``, ``"mlp-textbook"``; see
@@ -396,6 +412,7 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
         uses one thread per core). On a machine shared with other busy processes 1 thread can be
         several times faster than 2 (no spinning OpenMP workers).
     :param callback: called with each epoch's :class:`EpochMetrics`.
+    :param tensorboard: also write the metrics as TensorBoard events (``tb/``, x axis: epoch).
     :returns: a :class:`FitResult`.
 
     Example::
@@ -411,74 +428,193 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
                                   "weight_decay": weight_decay, "seed": seed,
                                   "eval_batch_size": eval_batch_size})
     dev = _device(device)
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
-            raise RlkitError(f"threads must be a positive integer, got {threads!r}", where="--threads")
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     spec = DATASETS[cfg["dataset"]]
-    n_classes = len(spec.classes)
+    cfg.update(train_subset=train_subset, test_subset=test_subset)
     # everything that can fail on user input happens before the run dir exists
+    data = _load_data(cfg, data_dir, download)
+    cfg.update(input_shape=list(data[0].shape[1:]), n_classes=len(spec.classes), classes=list(spec.classes))
+    seed_everything(seed)
+    net = build_classifier(cfg["backbone"], tuple(cfg["input_shape"]), cfg["n_classes"])
+    cfg["parameters"] = count_parameters(net)
+
+    out: Path | None = None
+    if run_dir is not None:
+        if str(run_dir) == "auto":
+            out = default_run_dir(cfg["dataset"], cfg["model"], seed)
+        else:
+            out = Path(run_dir)
+            if out.exists() and not out.is_dir():
+                raise RlkitError(f"{out} exists and is not a folder", where="--run-dir")
+            if (out / rd.MODEL).exists():
+                raise RlkitError(f"{out} already holds a run (model.pt); choose another --run-dir",
+                                 where="--run-dir")
+            out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / CONFIG_FILE, {**cfg, "device": str(dev), "torch": torch.__version__})
+    return _train(net, cfg, data, dev, out, progress=progress, callback=callback,
+                  stop_at_accuracy=stop_at_accuracy, tensorboard=tensorboard, state=None)
+
+
+def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, download: bool = False,
+           device: str | torch.device | None = None, progress: bool | None = None,
+           threads: int | None = None, callback: Callable[[EpochMetrics], None] | None = None,
+           tensorboard: bool | None = None) -> FitResult:
+    """Continue a run of :func:`fit` from its ``checkpoint.pt`` (written after every epoch).
+
+    The model, optimiser, learning-rate schedule and RNG states come back as they were, the same
+    data subsets are drawn, and ``metrics.csv`` is cut back to the checkpoint's epochs: on the same
+    device the remaining epochs, ``metrics.csv`` (but for the timing columns) and ``model.pt`` are
+    bit-identical to those of the uninterrupted run.
+
+    :param run_dir: a run folder of :func:`fit`.
+    :param data_dir: folder searched first for the IDX files.
+    :param download: fetch missing files from the standard mirrors (MD5-checked).
+    :param device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
+    :param progress: show a progress bar per epoch (default: on a terminal or in a notebook).
+    :param threads: set torch's CPU thread count first (see :func:`fit`).
+    :param callback: called with each new epoch's :class:`EpochMetrics`.
+    :param tensorboard: write TensorBoard events (default: if the run has them).
+    :returns: the :class:`FitResult` of the whole run (all epochs in ``history``).
+    :raises RlkitError: not a run folder, no or a damaged checkpoint, or a finished run.
+    """
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / CONFIG_FILE
+    if not cfg_file.is_file():
+        raise RlkitError("not a run folder of `rlkit supervised train` (no config.json)", where=str(run_dir))
+    cfg = {k: v for k, v in _read_json(cfg_file).items() if k not in ("device", "torch")}
+    ckpt_file = run_dir / rd.CHECKPOINT
+    if not ckpt_file.is_file():
+        raise RlkitError("no checkpoint.pt to resume from (the run ended before its first epoch, or was "
+                         "written by an rlkit without resume)", where=str(run_dir))
+    state = load_checked(ckpt_file, fmt=RESUME_FORMAT,
+                         foreign="not a resume checkpoint of `rlkit supervised train`")
+    missing = [key for key in _RUN_KEYS if key not in cfg]
+    if missing:
+        raise RlkitError(f"the run config lacks {missing}; cannot resume", where=str(cfg_file))
+    try:
+        done, epochs, stopped = len(state["history"]), int(cfg["epochs"]), bool(state["stopped"])
+        net = build_classifier(cfg["backbone"], tuple(cfg["input_shape"]), int(cfg["n_classes"]))
+    except RlkitError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RlkitError(f"the run config or checkpoint is incomplete ({type(exc).__name__}: {exc}); cannot "
+                         "resume", where=str(run_dir)) from None
+    if stopped or done >= epochs:
+        how = ", stopped at its target accuracy" if stopped else ""
+        raise RlkitError(f"the run is finished ({done} of {epochs} epochs{how}); nothing to resume",
+                         where=str(run_dir))
+    dev = _device(device)
+    _set_threads(threads)
+    data = _load_data(cfg, data_dir, download)
+    if tensorboard is None:
+        tensorboard = (run_dir / rd.TENSORBOARD).is_dir()
+    return _train(net, cfg, data, dev, run_dir, progress=progress, callback=callback,
+                  stop_at_accuracy=state.get("stop_at_accuracy"), tensorboard=tensorboard, state=state)
+
+
+#: the config.json keys a resumed run reads
+_RUN_KEYS = ("model", "dataset", "seed", "input_shape", "n_classes", "parameters", "eval_batch_size",
+             *MODEL_PRESETS["cnn"])
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(_positive_int(threads, "threads", "--threads"))
+
+
+def _load_data(cfg: dict[str, Any], data_dir: str | Path | None,
+               download: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The run's training and test images and labels (its subsets, drawn from its seed)."""
     x_train, y_train = load_mnist("train", dataset=cfg["dataset"], data_dir=data_dir, download=download)
     x_test, y_test = load_mnist("test", dataset=cfg["dataset"], data_dir=data_dir, download=download)
-    x_train, y_train = _subset(x_train, y_train, train_subset, seed)
-    x_test, y_test = _subset(x_test, y_test, test_subset, seed + 1)
-    cfg.update(train_subset=train_subset, test_subset=test_subset, input_shape=list(x_train.shape[1:]),
-               n_classes=n_classes, classes=list(spec.classes))
-    seed_everything(seed)
-    net = build_classifier(cfg["backbone"], tuple(x_train.shape[1:]), n_classes)
-    params = count_parameters(net)
-    cfg["parameters"] = params
+    x_train, y_train = _subset(x_train, y_train, cfg.get("train_subset"), cfg["seed"])
+    x_test, y_test = _subset(x_test, y_test, cfg.get("test_subset"), cfg["seed"] + 1)
+    return x_train, y_train, x_test, y_test
+
+
+def _rng_state(gen: torch.Generator, dev: torch.device) -> dict[str, Any]:
+    """The RNGs an epoch draws from: the batch order / shift generator and torch's (dropout)."""
+    return {"generator": gen.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else []}
+
+
+def _set_rng_state(rng: dict[str, Any], gen: torch.Generator) -> None:
+    gen.set_state(rng["generator"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"]:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _cpu_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+
+
+def _train(net: nn.Module, cfg: dict[str, Any], data: tuple[torch.Tensor, ...], dev: torch.device,
+           out: Path | None, *, progress: bool | None, callback: Callable[[EpochMetrics], None] | None,
+           stop_at_accuracy: float | None, tensorboard: bool, state: dict[str, Any] | None) -> FitResult:
+    """The epochs of :func:`fit` (``state`` None) or of :func:`resume` (its checkpoint)."""
+    spec = DATASETS[cfg["dataset"]]
+    n_classes = len(spec.classes)
     net = _prepare(net, cfg, dev)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    x_train, y_train = x_train.to(dev), y_train.to(dev)
-    x_test_d, y_test_d = x_test.to(dev), y_test.to(dev)
-
-    out: Path | None = None
-    if run_dir is not None:
-        out = default_run_dir(cfg["dataset"], cfg["model"], seed) if str(run_dir) == "auto" else Path(run_dir)
-        if out.exists() and not out.is_dir():
-            raise RlkitError(f"{out} exists and is not a folder", where="--run-dir")
-        if (out / "model.pt").exists():
-            raise RlkitError(f"{out} already holds a run (model.pt); choose another --run-dir",
-                             where="--run-dir")
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", {**cfg, "device": str(dev), "torch": torch.__version__})
-
+    x_train, y_train, x_test, y_test = (t.to(dev) for t in data)
     opt = _optimizer(cfg, net.parameters())
-    bs, n = cfg["batch_size"], len(x_train)
-    steps = math.ceil(n / bs)
+    batch_size, n_train = cfg["batch_size"], len(x_train)
+    steps = math.ceil(n_train / batch_size)
     sched = _scheduler(cfg, opt, steps)
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    show = sys.stderr.isatty() if progress is None else progress
+    gen = torch.Generator(device=dev).manual_seed(cfg["seed"])
     history: list[EpochMetrics] = []
-    t_start = time.perf_counter()
-    train_time, stopped = 0.0, False
+    seconds0 = train_time = 0.0
+    if state is not None:
+        try:
+            net.load_state_dict(state["model"], strict=True)
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"], gen)
+            history = [EpochMetrics(**row) for row in state["history"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise RlkitError(f"the checkpoint does not fit the run config: {detail}",
+                             where=str(out / rd.CHECKPOINT)) from None
+        seconds0, train_time = float(state["seconds"]), float(state["train_time"])
+    metrics = tb = None
+    if out is not None:
+        resumed = None if state is None else len(history)
+        metrics = CsvLogger(out / rd.METRICS, METRIC_COLUMNS, keep_rows=resumed, lineterminator="\n")
+        if tensorboard:
+            tb = TensorBoardLogger(out / rd.TENSORBOARD, purge_step=None if state is None else resumed + 1,
+                                   step_key="epoch")
+    stopped = False
     conf = np.zeros((n_classes, n_classes), dtype=np.int64)
     test_acc = test_loss = float("nan")
-    bar = _Bar(show, cfg["epochs"], steps,
-               f"{cfg['model']} on {cfg['dataset']}: {params:,} parameters, {n:,} training images, {dev}")
+    t_start = time.perf_counter()
+    bar = _Bar(wanted(progress), cfg["epochs"], steps,
+               f"{cfg['model']} on {cfg['dataset']}: {cfg['parameters']:,} parameters, {n_train:,} training "
+               f"images, {dev}")
     try:
-        for epoch in range(1, cfg["epochs"] + 1):
+        for epoch in range(len(history) + 1, cfg["epochs"] + 1):
             net.train()
-            t_ep = time.perf_counter()
-            perm = torch.randperm(n, device=dev, generator=gen)
+            t_epoch = time.perf_counter()
+            perm = torch.randperm(n_train, device=dev, generator=gen)
             loss_sum = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
             bar.start_epoch(epoch)
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs]
+            for start in range(0, n_train, batch_size):
+                idx = perm[start:start + batch_size]
                 xb, yb = x_train[idx], y_train[idx]
                 if cfg["augment"]:
                     xb = random_shift(xb, cfg["augment"], generator=gen)
                 logits = net(xb)
                 loss = F.cross_entropy(logits, yb, label_smoothing=cfg["label_smoothing"])
                 if not bool(torch.isfinite(loss)):  # before the step: the weights stay finite
-                    saved = f"; {out / 'model.pt'} keeps epoch {len(history)}" if out and history else ""
+                    saved = f"; {out / rd.MODEL} keeps epoch {len(history)}" if out and history else ""
                     raise RlkitError(f"the training loss became {loss.item()} at epoch {epoch}, batch "
-                                     f"{i // bs + 1} (lr {opt.param_groups[0]['lr']:g}); training stopped"
-                                     f"{saved}. Lower --lr or pick another optimizer", where="fit")
+                                     f"{start // batch_size + 1} (lr {opt.param_groups[0]['lr']:g}); "
+                                     f"training stopped{saved}. Lower --lr or pick another optimizer",
+                                     where="fit")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -488,49 +624,55 @@ def fit(model: str | Path | dict[str, Any] = "cnn", *, dataset: str | None = Non
                     loss_sum += loss.detach() * len(yb)
                     correct += (logits.argmax(1) == yb).sum()
                 bar.advance()
-            ep_seconds = time.perf_counter() - t_ep
-            train_time += ep_seconds
-            test_acc, test_loss, conf = _score(net, x_test_d, y_test_d, n_classes, dev,
-                                               cfg["eval_batch_size"])
-            m = EpochMetrics(epoch, float(loss_sum) / n, int(correct) / n, test_loss, test_acc,
-                             opt.param_groups[0]["lr"], time.perf_counter() - t_start, n / ep_seconds)
-            history.append(m)
-            bar.end_epoch(m)
+            epoch_seconds = time.perf_counter() - t_epoch
+            train_time += epoch_seconds
+            test_acc, test_loss, conf = _score(net, x_test, y_test, n_classes, dev, cfg["eval_batch_size"])
+            row = EpochMetrics(epoch, float(loss_sum) / n_train, int(correct) / n_train, test_loss, test_acc,
+                               opt.param_groups[0]["lr"], seconds0 + time.perf_counter() - t_start,
+                               n_train / epoch_seconds)
+            history.append(row)
+            bar.end_epoch(row)
+            stopped = stop_at_accuracy is not None and test_acc >= stop_at_accuracy
             if out is not None:
-                _write_metrics(out / "metrics.csv", history)
-                _save_checkpoint(out / "model.pt", net, cfg, m)
+                metrics.log(asdict(row))
+                if tb is not None:
+                    tb.log(asdict(row))
+                _save_model(out / rd.MODEL, net, cfg, row)
+                save_checkpoint(out / rd.CHECKPOINT, {
+                    "model": _cpu_state(net), "optimizer": opt.state_dict(),
+                    "scheduler": None if sched is None else sched.state_dict(), "rng": _rng_state(gen, dev),
+                    "history": [asdict(m) for m in history], "seconds": row.seconds, "train_time": train_time,
+                    "stopped": stopped, "stop_at_accuracy": stop_at_accuracy}, fmt=RESUME_FORMAT)
             if callback is not None:
-                callback(m)
-            if stop_at_accuracy is not None and test_acc >= stop_at_accuracy:
-                stopped = True
+                callback(row)
+            if stopped:
                 break
     finally:
         bar.stop()
-    seconds = time.perf_counter() - t_start
-    result = FitResult(net, cfg, history, test_acc, test_loss, len(history), seconds, params, conf, str(dev),
-                       out, images_per_second=len(history) * n / train_time if train_time else 0.0,
-                       stopped_early=stopped)
+        for logger in (metrics, tb):
+            if logger is not None:
+                logger.close()
+    seconds = seconds0 + time.perf_counter() - t_start
+    throughput = len(history) * n_train / train_time if train_time else 0.0
+    result = FitResult(net, cfg, history, test_acc, test_loss, len(history), seconds, cfg["parameters"], conf,
+                       str(dev), out, images_per_second=throughput, stopped_early=stopped)
     if out is not None:
-        atomic_write_json(out / "result.json", result.summary())
-        plot_learning_curve(history, out / "learning_curve.png", title=f"{cfg['model']} on {cfg['dataset']}")
-        plot_confusion(conf, out / "confusion_matrix.png", classes=spec.classes,
+        atomic_write_json(out / RESULT_FILE, result.summary())
+        plot_learning_curve(history, out / CURVE_FILE, title=f"{cfg['model']} on {cfg['dataset']}")
+        plot_confusion(conf, out / CONFUSION_FILE, classes=spec.classes,
                        title=f"{cfg['model']} on {cfg['dataset']} test: {test_acc:.2%}")
     return result
 
 
 class _Bar:
-    """A rich progress bar over the batches of each epoch (stderr), or nothing."""
+    """A progress bar over the batches of each epoch (:func:`rlkit.progress.new_progress`), or nothing."""
 
     def __init__(self, show: bool, epochs: int, steps: int, header: str = "") -> None:
         self.progress = None
         self.epochs, self.steps = epochs, steps
         if show:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                                     console=Console(stderr=True))
+            self.progress = new_progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                         TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
             if header:
                 self.progress.console.print(header, highlight=False)
             self.progress.start()
@@ -544,10 +686,10 @@ class _Bar:
         if self.progress is not None:
             self.progress.advance(self.task)
 
-    def end_epoch(self, m: EpochMetrics) -> None:
+    def end_epoch(self, row: EpochMetrics) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, info=f"loss {m.train_loss:.4f}  train {m.train_accuracy:.2%}  "
-                                 f"test {m.test_accuracy:.2%}")
+            self.progress.update(self.task, info=f"loss {row.train_loss:.4f}  "
+                                 f"train {row.train_accuracy:.2%}  test {row.test_accuracy:.2%}")
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -559,21 +701,20 @@ class _Bar:
 # ------------------------------------------------------------------------------------------------
 
 
-def _write_metrics(path: Path, history: list[EpochMetrics]) -> None:
-    buf = io.StringIO()
-    names = list(asdict(history[0]))
-    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
-    writer.writeheader()
-    for m in history:
-        writer.writerow(asdict(m))
-    atomic_write_text(path, buf.getvalue())
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RlkitError(f"not valid JSON ({' '.join(str(exc).split())[:200]})", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise RlkitError("a run config holds a mapping", where=str(path))
+    return data
 
 
-def _save_checkpoint(path: Path, net: nn.Module, cfg: dict[str, Any], m: EpochMetrics) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    payload = {"format": CHECKPOINT_FORMAT, "config": _plain(cfg), "state_dict": state,
-               "epoch": m.epoch, "test_accuracy": m.test_accuracy}
-    atomic_write(path, lambda p: torch.save(payload, p))
+def _save_model(path: Path, net: nn.Module, cfg: dict[str, Any], row: EpochMetrics) -> None:
+    payload = {"config": _plain(cfg), "state_dict": _cpu_state(net), "epoch": row.epoch,
+               "test_accuracy": row.test_accuracy}
+    save_checkpoint(path, payload, fmt=CHECKPOINT_FORMAT)
 
 
 def _plain(obj: Any) -> Any:
@@ -596,7 +737,9 @@ def load_checkpoint(path: str | Path, *, config: dict[str, Any] | None = None,
     """Rebuild the classifier saved in ``model.pt`` (a run dir or the file itself).
 
     The architecture comes from ``config`` (e.g. the run's ``config.json``) or else from the
-    checkpoint; the weights must match it exactly. Loaded with ``weights_only=True``.
+    checkpoint; the weights must match it exactly. Loaded with ``weights_only=True``; the file's
+    digest (:mod:`rlkit.runs.checkpoint`) is checked, so a damaged byte is refused (files written
+    before digests existed load unchecked).
 
     :param path: a run directory or a ``model.pt`` file.
     :param config: the run config to build the model from (default: the one in the checkpoint).
@@ -607,27 +750,20 @@ def load_checkpoint(path: str | Path, *, config: dict[str, Any] | None = None,
     :raises RlkitError: missing, corrupt or foreign file; weights of a different architecture.
     """
     path = Path(path)
-    file = path / "model.pt" if path.is_dir() else path
+    file = path / rd.MODEL if path.is_dir() else path
     if not file.is_file():
         raise RlkitError("no checkpoint here (expected model.pt of `rlkit supervised train`)",
                          where=str(file))
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, truncated pickle, a non-torch file, unsafe globals
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RlkitError(f"cannot read the checkpoint: corrupt or not an rlkit checkpoint ({first[:200]})",
-                         where=str(file)) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RlkitError(f"not an rlkit supervised checkpoint (expected format {CHECKPOINT_FORMAT})",
-                         where=str(file))
-    cfg = config if config is not None else payload["config"]
+    foreign = f"not an rlkit supervised checkpoint (expected format {CHECKPOINT_FORMAT})"
+    payload = load_checked(file, fmt=CHECKPOINT_FORMAT, foreign=foreign)
+    cfg = config if config is not None else payload.get("config")
     try:
         net = build_classifier(cfg["backbone"], tuple(cfg["input_shape"]), int(cfg["n_classes"]))
     except (KeyError, TypeError) as exc:
         raise RlkitError(f"the run config lacks {exc}; cannot rebuild the model", where=str(file)) from None
     try:
         net.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as exc:
+    except (KeyError, TypeError, RuntimeError) as exc:
         detail = " ".join(str(exc).split())[:300]
         raise RlkitError(f"the weights do not fit the {cfg.get('model', '?')} architecture of the run config "
                          f"(checkpoint from a different model?): {detail}", where=str(file)) from None
@@ -640,10 +776,11 @@ def evaluate_run(run_dir: str | Path, *, data_dir: str | Path | None = None, dev
     """Re-score the checkpoint of a run directory on its dataset's test set.
 
     The model is rebuilt from the run's ``config.json`` (the checkpoint's own config if there is
-    no ``config.json``), so a checkpoint of another architecture is refused.
+    no ``config.json``), so a checkpoint of another architecture is refused. (An ``rlkit train``
+    run whose policy reads MNIST images is scored by
+    :func:`rlkit.agents.pretrained.evaluate_rl_run`; ``rlkit supervised evaluate`` takes both.)
 
-    :param run_dir: a run directory of :func:`fit` (or a ``model.pt`` path), or of ``rlkit train``
-        whose policy reads MNIST images (its greedy action is the predicted label).
+    :param run_dir: a run directory of :func:`fit` (or a ``model.pt`` path).
     :param data_dir: folder searched first for the IDX files.
     :param device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
     :param batch_size: evaluation batch size.
@@ -655,25 +792,16 @@ def evaluate_run(run_dir: str | Path, *, data_dir: str | Path | None = None, dev
         >>> evaluate_run("runs/mnist/cnn/20250101-120000-s0").test_accuracy     # doctest: +SKIP
         0.9931
     """
-    import json
-
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise RlkitError("no such run directory", where=str(run_dir))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise RlkitError(f"batch size must be a positive integer, got {batch_size!r}", where="--batch-size")
-    if run_dir.is_dir() and (run_dir / "config.yaml").is_file():  # an `rlkit train` run: its policy
-        from rlkit.agents.pretrained import evaluate_rl_run
-
-        return evaluate_rl_run(run_dir, data_dir=data_dir, device=device, batch_size=batch_size,
-                               test_subset=test_subset)
-    config = None
-    cfg_file = run_dir / "config.json" if run_dir.is_dir() else run_dir.parent / "config.json"
-    if cfg_file.is_file():
-        try:
-            config = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise RlkitError(f"not valid JSON ({exc})", where=str(cfg_file)) from None
+    _positive_int(batch_size, "batch size", "--batch-size")
+    if run_dir.is_dir() and (run_dir / rd.CONFIG).is_file():
+        raise RlkitError("an `rlkit train` run folder, not one of `rlkit supervised train`: score its policy "
+                         "with rlkit.agents.pretrained.evaluate_rl_run (or `rlkit supervised evaluate`)",
+                         where=str(run_dir))
+    cfg_file = run_dir / CONFIG_FILE if run_dir.is_dir() else run_dir.parent / CONFIG_FILE
+    config = _read_json(cfg_file) if cfg_file.is_file() else None
     dev = _device(device)
     net, cfg = load_checkpoint(run_dir, config=config, device=dev)
     x, y = load_mnist("test", dataset=cfg.get("dataset", "mnist"), data_dir=data_dir)
@@ -696,16 +824,14 @@ def plot_learning_curve(history: list[EpochMetrics], path: str | Path, *, title:
     :param path: PNG file to write (atomically).
     :param title: figure title.
     """
-    from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
-
-    ep = [m.epoch for m in history]
+    epochs = [row.epoch for row in history]
     fig = new_figure((10, 4))
     (ax1, ax2) = fig.subplots(1, 2)
-    ax1.plot(ep, [m.train_loss for m in history], "o-", label="train")
-    ax1.plot(ep, [m.test_loss for m in history], "s-", label="test")
+    ax1.plot(epochs, [row.train_loss for row in history], "o-", label="train")
+    ax1.plot(epochs, [row.test_loss for row in history], "s-", label="test")
     ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax2.plot(ep, [100 * m.train_accuracy for m in history], "o-", label="train")
-    ax2.plot(ep, [100 * m.test_accuracy for m in history], "s-", label="test")
+    ax2.plot(epochs, [100 * row.train_accuracy for row in history], "o-", label="train")
+    ax2.plot(epochs, [100 * row.test_accuracy for row in history], "s-", label="test")
     ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
@@ -713,7 +839,7 @@ def plot_learning_curve(history: list[EpochMetrics], path: str | Path, *, title:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=100))
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return Path(path)
 
 
@@ -726,22 +852,20 @@ def plot_confusion(conf: np.ndarray, path: str | Path, *, classes: tuple[str, ..
     :param classes: class names for the axes.
     :param title: figure title.
     """
-    from rlkit.plotting import new_figure  # never pyplot: a notebook keeps its inline backend
-
-    k = conf.shape[0]
-    names = list(classes) or [str(i) for i in range(k)]
+    n_classes = conf.shape[0]
+    names = list(classes) or [str(label) for label in range(n_classes)]
     fig = new_figure((7, 6))
     ax = fig.subplots()
     im = ax.imshow(np.log1p(conf), cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            if conf[i, j]:
-                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if conf[i, j] > conf.max() / 3 else "black")
-    ax.set_xticks(range(k), names, rotation=45, ha="right")
-    ax.set_yticks(range(k), names)
+    for true in range(n_classes):
+        for pred in range(n_classes):
+            if conf[true, pred]:
+                ax.text(pred, true, str(conf[true, pred]), ha="center", va="center", fontsize=7,
+                        color="white" if conf[true, pred] > conf.max() / 3 else "black")
+    ax.set_xticks(range(n_classes), names, rotation=45, ha="right")
+    ax.set_yticks(range(n_classes), names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, label="log(1 + count)")
     fig.tight_layout()
-    atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=100))
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return Path(path)
