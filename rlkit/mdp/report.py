@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from rlkit.errors import RlkitError
-from rlkit.mdp.io import action_mask, load, load_policy, model_kind
+from rlkit.mdp.formats import load
+from rlkit.mdp.formats.base import model_kind
 from rlkit.mdp.models import MDP, MarkovChain
+from rlkit.mdp.policy_files import action_mask, load_policy
 from rlkit.mdp.solution import Solution
 
 __all__ = ["METHODS", "SolveReport", "render", "render_text", "solve", "solve_model"]
