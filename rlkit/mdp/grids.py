@@ -1,11 +1,8 @@
-"""(lowest-index) available action; optimal values are unchanged, and ``model.meta["action_mask"]``
-((S, A) bool) records which actions are real, so that the uniform policy and the greedy policy of
-:mod:`rlkit.mdp.report` use available actions only.
+"""Gridworlds: an MDP from a FrozenLake-style map, in Python (:func:`grid_mdp`) or in a model file.
 
-Gridworlds
-----------
-``grid:`` builds an MDP from a FrozenLake-style map (``meta["grid"] = (rows, cols)``,
-``meta["grid_map"]`` the rows; state ``r{row}c{col}`` has index ``row * cols + col``)::
+``grid:`` in a model file builds an MDP from a map (``model.grid = (rows, cols)``,
+``model.grid_map`` the rows, ``model.start`` uniform over the ``S`` cells; state ``r{row}c{col}``
+has index ``row * cols + col``)::
 
     kind: mdp
     gamma: 0.99
@@ -20,13 +17,11 @@ Cells: ``S`` start, ``F`` or ``.`` free, ``H`` hole (terminal), ``G`` goal (term
 wall (cannot be entered; kept as an unreachable absorbing state so indices stay row * cols + col),
 ``C`` cliff (entering it gives its reward and sends the agent back to ``S``). Moving into a wall
 or off the map leaves the agent in place.
-
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -44,7 +39,7 @@ _CELL_KINDS = {"S": "start", "F": "free", ".": "free", "H": "hole", "G": "goal",
 
 def grid_mdp(grid_map: str | Sequence[str], *, gamma: float, slip: float = 0.0, step_reward: float = 0.0,
              rewards: dict[str, float] | None = None, actions: Sequence[str] = tuple(GRID_ACTIONS)) -> MDP:
-    """A gridworld MDP from a FrozenLake-style map (cells described in this module's docstring).
+    """A gridworld MDP from a FrozenLake-style map (cells described in :mod:`rlkit.mdp.grids`).
 
     :param grid_map: rows as a list of strings or one multi-line string.
     :param gamma: discount.
@@ -53,13 +48,13 @@ def grid_mdp(grid_map: str | Sequence[str], *, gamma: float, slip: float = 0.0, 
     :param step_reward: reward of every move.
     :param rewards: reward of a move that enters a cell of a kind, e.g. ``{"G": 1, "C": -100}``.
     :param actions: the moves and their order (FrozenLake's by default).
-    :return: the MDP, with ``meta["grid"]``, ``meta["grid_map"]`` and ``meta["initial"]``.
+    :return: the MDP, with :attr:`~rlkit.mdp.MDP.grid`, ``grid_map`` and ``start``.
 
     Example (Sutton & Barto's Example 4.1)::
 
         >>> from rlkit.mdp.io import grid_mdp
         >>> m = grid_mdp(["GFFF", "FFFF", "FFFF", "FFFG"], gamma=1.0, step_reward=-1)
-        >>> m.n_states, m.n_actions, m.meta["grid"]
+        >>> m.n_states, m.n_actions, m.grid
         (16, 4, (4, 4))
     """
     doc = _Map({"map": grid_map, "slip": slip, "step_reward": step_reward, "rewards": rewards or {},
@@ -156,14 +151,13 @@ def _grid_from_mapping(g: dict, ctx: _Ctx, gamma: float) -> MDP:
     P[:, t_idx, :] = 0.0
     P[:, t_idx, t_idx] = 1.0
     R[t_idx] = 0.0
-    meta: dict[str, Any] = {"grid": (n_rows, cols), "grid_map": list(rows)}
+    start = None
     if len(starts):
-        initial = np.zeros(S)
-        initial[starts] = 1.0 / len(starts)
-        meta["initial"] = initial
+        start = np.zeros(S)
+        start[starts] = 1.0 / len(starts)
     try:
         return MDP(P, R, gamma, states=[f"r{r}c{c}" for r, c in zip(rr, cc, strict=True)], actions=actions,
-                   terminal=terminal, meta=meta)
+                   terminal=terminal, grid=(n_rows, cols), grid_map=list(rows), start=start)
     except RlkitError as exc:
         raise RlkitError(str(exc), where=ctx.source) from None
 

@@ -18,17 +18,13 @@ from rlkit.mdp.models import MDP
 
 
 def action_mask(model: MDP) -> np.ndarray:
-    """(S, A) bool: the actions available in each state (all True unless the model says otherwise)."""
-    mask = model.meta.get("action_mask")
-    if mask is None:
-        return np.ones((model.n_states, model.n_actions), dtype=bool)
-    return np.asarray(mask, dtype=bool)
+    """(S, A) bool: the actions available in each state (:meth:`MDP.available_actions`)."""
+    return model.available_actions()
 
 
 def uniform_policy(model: MDP) -> np.ndarray:
-    """The equiprobable policy over each state's available actions, (S, A)."""
-    mask = action_mask(model).astype(float)
-    return mask / mask.sum(axis=1, keepdims=True)
+    """The equiprobable policy over each state's available actions (:meth:`MDP.uniform_policy`)."""
+    return model.uniform_policy()
 
 
 def load_policy(source: str | Path | np.ndarray | Sequence, model: MDP) -> np.ndarray:

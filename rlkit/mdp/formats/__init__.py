@@ -27,7 +27,7 @@ from typing import Any
 
 from rlkit.catalog import catalog_files
 from rlkit.errors import RlkitError
-from rlkit.mdp.formats import gym, npz, yamldoc
+from rlkit.mdp.formats import csvlist, gym, npz, yamldoc
 from rlkit.mdp.formats.base import Model, _check_gamma, _close, _listing, model_kind
 from rlkit.mdp.models import MDP, MRP, MarkovChain
 
@@ -50,6 +50,7 @@ FORMATS: tuple[Format, ...] = (
     Format("yaml", yamldoc.read, yamldoc.write_yaml, suffixes=(".yaml", ".yml")),
     Format("json", yamldoc.read, yamldoc.write_json, suffixes=(".json",)),
     Format("npz", npz.read, npz.write, suffixes=(".npz",)),
+    Format("csv", csvlist.read, csvlist.write, suffixes=(".csv",)),
     Format("gym", gym.read, prefix="gym:"),
 )
 #: Every file suffix a format reads, in table order.

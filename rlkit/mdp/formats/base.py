@@ -15,7 +15,7 @@ import numpy as np
 
 from rlkit._io import to_json
 from rlkit.errors import RlkitError
-from rlkit.mdp.models import MDP, MRP, MarkovChain
+from rlkit.mdp.models import LEGACY_META_KEYS, MDP, MRP, MarkovChain, check_fact
 
 Model = MarkovChain | MRP | MDP
 
@@ -171,41 +171,24 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _check_meta(model: Model, where: str) -> None:
-    """The typed facts a file may put in ``meta`` (start distribution, action mask, grid shape) are
-    checked against the model here, once, so that no later step meets a wrong shape or type."""
-    meta, S = model.meta, model.n_states
-
-    def bad(key: str, expected: str) -> RlkitError:
-        return RlkitError(f"meta {key}: expected {expected}, got {str(meta[key])[:80]!r}", where=where)
-
-    for key in ("grid", "value_shape"):
-        if meta.get(key) is not None:
-            v = meta[key]
-            if (not isinstance(v, (list, tuple, np.ndarray)) or len(v) != 2
-                    or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x > 0
-                               for x in v) or int(v[0]) * int(v[1]) != S):
-                raise bad(key, f"[rows, cols], two positive integers with rows * cols = {S} states")
-            meta[key] = (int(v[0]), int(v[1]))
-    if meta.get("grid_map") is not None:
-        gm = meta["grid_map"]
-        if not isinstance(gm, (list, tuple)) or not all(isinstance(r, str) for r in gm):
-            raise bad("grid_map", "a list of row strings")
-    for key, dtype, shape in (("initial", np.float64, (S,)),
-                              ("action_mask", bool, (S, getattr(model, "n_actions", 1)))):
-        if meta.get(key) is None:
-            continue
+def _set_meta(model: Model, values: dict, where: str) -> None:
+    """Put the ``meta`` entries of a file on ``model``: an old key of a typed fact (``"initial"``,
+    ``"grid"``, ``"action_mask"``, ... :data:`~rlkit.mdp.models.LEGACY_META_KEYS`; files written
+    before the fields carry them) is checked against the model, once, and set unless the model
+    already has that fact; anything else is free-form (``value_shape`` checked like a grid)."""
+    for key, value in values.items():
+        key = str(key)
+        field = LEGACY_META_KEYS.get(key)
         try:
-            arr = np.asarray(meta[key], dtype=dtype)
-        except (TypeError, ValueError):
-            raise bad(key, f"an array of shape {shape}") from None
-        if arr.shape != shape:
-            raise bad(key, f"an array of shape {shape} (got shape {arr.shape})")
-        if key == "initial" and (not np.isfinite(arr).all() or (arr < 0).any() or abs(arr.sum() - 1) > 1e-8):
-            raise bad(key, f"a start distribution over the {S} states (non-negative, summing to 1)")
-        if key == "action_mask" and not arr.any(axis=1).all():
-            raise bad(key, "at least one available action in every state")
-        meta[key] = arr
+            if field in model._FACTS:
+                if getattr(model, field) is None:
+                    model._put_fact(field, check_fact(model, field, value, label=f"meta {key}"))
+            elif key not in model._store:
+                if key == "value_shape" and value is not None:
+                    value = check_fact(model, "grid", value, label="meta value_shape")
+                model._store[key] = value
+        except RlkitError as exc:
+            raise RlkitError(str(exc), where=where) from None
 
 
 def _meta_json(meta: dict) -> str:

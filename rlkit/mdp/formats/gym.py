@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from rlkit.errors import RlkitError
 from rlkit.mdp.formats.base import _check_gamma
-from rlkit.mdp.models import MDP
+from rlkit.mdp.models import MDP, reachable_states
 
 #: Discount used for ``gym:`` specs when none is given (Gymnasium envs carry no discount).
 DEFAULT_GYM_GAMMA = 0.99
@@ -40,7 +40,7 @@ def from_gym(env_id: str, *, gamma: float | None = None, **kwargs: Any) -> MDP:
     states reached only through terminating transitions (FrozenLake's holes and goal, CliffWalking's
     goal, Taxi's delivered states) are marked terminal; if a state is also reached without
     terminating, one extra absorbing state ``"terminal"`` is added instead.
-    Grid envs get ``meta["grid"]`` and ``meta["grid_map"]``; ``meta["initial"]`` is the env's start
+    Grid envs get ``model.grid`` and ``model.grid_map``; ``model.start`` is the env's start
     distribution. Time limits (``max_episode_steps``) are not part of the model.
 
     :param env_id: a Gymnasium id, e.g. ``"FrozenLake-v1"`` (``rlkit/...`` ids register rlkit's envs).
@@ -103,32 +103,33 @@ def _mdp_from_env(env: Any, env_id: str, gamma: float, kwargs: dict, where: str)
         raise RlkitError(f"env.unwrapped.P is not a toy-text model P[s][a] = [(p, s', r, done), ...]: "
                          f"{type(exc).__name__}: {exc}", where=where) from None
     arr = np.array(rows, dtype=np.float64)
-    s_i, a_i, p, s2, r, done = (arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
-                                arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5].astype(bool))
+    from_state, action, to_state = (arr[:, k].astype(np.int64) for k in (0, 1, 3))
+    prob, reward, done = arr[:, 2], arr[:, 4], arr[:, 5].astype(bool)
     # The states entered by terminating transitions become terminal (absorbing, zero reward: their own
     # rows are replaced). That is exact unless one of them is also entered without terminating from a
     # state an episode can reach (from the start distribution, through non-terminating transitions);
     # then one extra absorbing state "terminal" takes the terminating transitions instead.
     reached_done = np.zeros(S, dtype=bool)
-    reached_done[s2[done & (p > 0)]] = True
+    reached_done[to_state[done & (prob > 0)]] = True
     init = getattr(u, "initial_state_distrib", None)
     init = np.asarray(init, dtype=float) if init is not None and np.shape(init) == (S,) else None
-    live = ~done & (p > 0) & ~reached_done[s_i]
-    reachable = _reachable(S, s_i[live], s2[live], None if init is None else np.flatnonzero(init > 0))
+    live = ~done & (prob > 0) & ~reached_done[from_state]
+    edges = sp.csr_array((np.ones(int(live.sum())), (from_state[live], to_state[live])), shape=(S, S))
+    reachable = reachable_states(edges, init)
     reached_live = np.zeros(S, dtype=bool)
-    reached_live[s2[live & reachable[s_i]]] = True
+    reached_live[to_state[live & reachable[from_state]]] = True
     extra = bool((reached_done & reached_live).any())
     n = S + 1 if extra else S
     if extra:
-        s2 = np.where(done, S, s2)
+        to_state = np.where(done, S, to_state)
         terminal = np.zeros(n, dtype=bool)
         terminal[S] = True
     else:
         terminal = reached_done
     P = np.zeros((A, n, n))
     R = np.zeros((A, n, n))  # reward of each transition (probability-weighted where entries merge)
-    np.add.at(P, (a_i, s_i, s2), p)
-    np.add.at(R, (a_i, s_i, s2), p * r)
+    np.add.at(P, (action, from_state, to_state), prob)
+    np.add.at(R, (action, from_state, to_state), prob * reward)
     np.divide(R, P, out=R, where=P > 0)
     t_idx = np.flatnonzero(terminal)
     P[:, t_idx, :] = 0.0
@@ -140,7 +141,7 @@ def _mdp_from_env(env: Any, env_id: str, gamma: float, kwargs: dict, where: str)
     if len(actions) != A:
         actions = [f"a{i}" for i in range(A)]
     meta: dict[str, Any] = {"gym_id": env_id, "env_kwargs": dict(kwargs),
-                            "description": f"Gymnasium {env_id} ({cls})"}
+                            "description": f"Gymnasium {env_id} ({cls})"}   # lifted to model.description
     states = [str(i) for i in range(S)]
     grid_map = None
     if cls == "FrozenLakeEnv":
@@ -154,34 +155,15 @@ def _mdp_from_env(env: Any, env_id: str, gamma: float, kwargs: dict, where: str)
         grid_map = ["".join(row) for row in cells]
     elif cls == "TaxiEnv" and hasattr(u, "decode"):
         states = ["r{}c{}p{}d{}".format(*u.decode(i)) for i in range(S)]
+    grid = None
     if grid_map is not None:
         cols = len(grid_map[0])
-        meta["grid"] = (len(grid_map), cols)
-        meta["grid_map"] = grid_map
+        grid = (len(grid_map), cols)
         states = [f"r{i // cols}c{i % cols}" for i in range(S)]
-    if init is not None:
-        meta["initial"] = np.concatenate([init, np.zeros(n - S)])
     if extra:
         states.append("terminal")
     try:
-        return MDP(P, R, gamma, states=states, actions=actions, terminal=terminal, meta=meta)
+        return MDP(P, R, gamma, states=states, actions=actions, terminal=terminal, meta=meta, grid=grid,
+                   grid_map=grid_map, start=None if init is None else np.concatenate([init, np.zeros(n - S)]))
     except RlkitError as exc:
         raise RlkitError(str(exc), where=where) from None
-
-
-def _reachable(S: int, src: np.ndarray, dst: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
-    """Bool (S,): states reachable from ``starts`` (all states when None) along the edges src->dst."""
-    if starts is None:
-        return np.ones(S, dtype=bool)
-    from scipy.sparse.csgraph import breadth_first_order
-
-    # a virtual node S points at every start state
-    rows = np.concatenate([src, np.full(len(starts), S)])
-    cols = np.concatenate([dst, starts])
-    graph = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(S + 1, S + 1))
-    order = breadth_first_order(graph, S, directed=True, return_predecessors=False)
-    out = np.zeros(S + 1, dtype=bool)
-    out[order] = True
-    return out[:S]
-
-

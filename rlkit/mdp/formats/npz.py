@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from rlkit._budget import check_memory
 from rlkit._io import atomic_write
 from rlkit.errors import RlkitError
-from rlkit.mdp.formats.base import Model, _check_gamma, _check_meta, _first_line, _meta_json, model_kind
+from rlkit.mdp.formats.base import Model, _check_gamma, _first_line, _meta_json, _set_meta, model_kind
 from rlkit.mdp.models import MDP, MRP, MarkovChain, check_csr_arrays
 
 
@@ -135,7 +135,7 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
             gamma = _check_gamma(gamma)
         try:
             if kind == "chain":
-                model: Model = MarkovChain(P, states, meta=meta)
+                model: Model = MarkovChain(P, states)
             else:
                 if "R" not in keys:
                     raise RlkitError(f"no array 'R'; a {kind} needs rewards R", where=where)
@@ -151,17 +151,16 @@ def _load_npz(path: Path, gamma: float | None, where: str) -> Model:
                     raise RlkitError("no gamma in the file: pass a discount (--gamma G, load(..., gamma=G)) "
                                      "or save one (numpy.savez(path, P=P, R=R, gamma=0.9))", where=where)
                 if kind == "mrp":
-                    model = MRP(P, R, gamma, states=states, terminal=terminal, meta=meta)
+                    model = MRP(P, R, gamma, states=states, terminal=terminal)
                 else:
-                    model = MDP(P, R, gamma, states=states, actions=actions, terminal=terminal, meta=meta)
+                    model = MDP(P, R, gamma, states=states, actions=actions, terminal=terminal)
         except RlkitError as exc:
             if exc.where:
                 raise
             raise RlkitError(str(exc), where=where) from None
-        for key in ("action_mask", "initial"):
-            if key in keys:
-                model.meta[key] = get(key, "biuf" if key == "initial" else "biu")
-    _check_meta(model, where)
+        arrays = {key: get(key, "biuf" if key == "initial" else "biu") for key in ("action_mask", "initial")
+                  if key in keys}
+    _set_meta(model, {**meta, **arrays}, where)  # the arrays win over meta_json
     return model
 
 

@@ -1,16 +1,18 @@
-"""Model files (YAML or JSON)
+"""The YAML and JSON model format (``.yaml``, ``.yml``, ``.json``): schema, reading and writing.
+
+Model files (YAML or JSON)
 --------------------------
 Top-level fields (all optional except as noted)::
 
     kind: mdp                # chain | mrp | mdp (default: mdp if `actions` is given, mrp if
                              # `rewards` or `gamma` is, else chain)
-    name: my-model           # free text, kept in model.meta
-    description: one line    # shown by `rlkit envs`
+    name: my-model           # free text (model.name)
+    description: one line    # shown by `rlkit envs` (model.description)
     gamma: 0.9               # required for mrp/mdp unless given to load(..., gamma=)
     states: [s1, s2, end]    # optional: default = the states named in transitions/terminal, in order
     actions: [go, stay]      # MDP only; optional (default: the actions named in transitions)
     terminal: [end]          # absorbing states with zero reward; they get no transitions
-    start: s1                # or {s1: 0.5, s2: 0.5}: the start distribution (model.meta["initial"])
+    start: s1                # or [s1, s2] or {s1: 0.5, s2: 0.5}: the start distribution (model.start)
     transitions: ...         # required (see below), unless `grid` or `generator` is given
     rewards: ...             # optional (see below)
 
@@ -30,6 +32,18 @@ s), ``rewards: {s: {a: r}}`` gives r for action a in s, ``reward`` in an outcome
 that action / transition, so ``R[s, a] = rewards + sum_s' p(s'|s, a) r(s, a, s')``.
 
 An MDP state need not list every action: an action missing in a state is *unavailable* there.
+rlkit keeps P as (A, S, S), so an unavailable action gets a copy of the row of the state's first
+(lowest-index) available action; optimal values are unchanged, and ``model.action_mask``
+((S, A) bool) records which actions are real, so that the uniform policy and the greedy policy use
+available actions only.
+
+Gridworlds (``grid:``) are described in :mod:`rlkit.mdp.grids`. ``generator: gambler`` with
+``params: {p_h: 0.4}`` calls :data:`rlkit.mdp.generators.GENERATORS`; ``env_kwargs`` given to
+:func:`~rlkit.mdp.formats.load` update the parameters (for a grid, the fields of ``grid``).
+
+``meta:`` holds free-form entries; the old keys of typed facts (``initial``, ``grid``,
+``grid_map``, ``action_mask``, ``transition_rewards``), which files written by earlier versions
+carry there, are read into the model's fields.
 """
 
 from __future__ import annotations
@@ -51,7 +65,6 @@ from rlkit.mdp.formats.base import (
     PROB_TOL,
     Model,
     _check_gamma,
-    _check_meta,
     _close,
     _Ctx,
     _first_line,
@@ -65,11 +78,13 @@ from rlkit.mdp.formats.base import (
     _plain,
     _prob,
     _read_text,
+    _set_meta,
     _short,
     model_kind,
 )
+from rlkit.mdp.generators import apply_action_mask
 from rlkit.mdp.grids import _GRID_KEYS, _grid_from_mapping
-from rlkit.mdp.models import MDP, MRP, MarkovChain
+from rlkit.mdp.models import MDP, MRP, MarkovChain, start_distribution
 
 _TOP_KEYS = ("kind", "name", "description", "source", "gamma", "states", "actions", "terminal", "start",
              "transitions", "rewards", "grid", "generator", "params", "meta")
@@ -221,20 +236,18 @@ def _parse_outcome(spec: Any, ctx: _Ctx, field: str, line: int | None, *, allow_
 
 
 def _parse_start(value: Any, states: list[str], ctx: _Ctx, line: int | None) -> np.ndarray:
-    lookup = _index_of(states, ctx, "start", line)
-    mu = np.zeros(len(states))
+    """A file's ``start:`` -> a distribution (:func:`~rlkit.mdp.models.start_distribution`), with the
+    file's line in the messages; probabilities may be fractions (``"1/3"``)."""
     if isinstance(value, dict):
-        for k, p in value.items():
-            mu[lookup(_name(k))] += _prob(p, ctx, f"start.{k}", _line_of(value, k))
-        if abs(mu.sum() - 1.0) > PROB_TOL:
-            raise ctx.error("start", f"probabilities sum to {mu.sum():.10g}, not 1", line)
-        return mu
-    names = _name_list(value, ctx, "start", line)
-    if not names:
-        raise ctx.error("start", "give a state, a list of states or {state: probability}", line)
-    for n in names:
-        mu[lookup(n)] = 1.0 / len(names)
-    return mu
+        value = {_name(k): _prob(p, ctx, f"start.{k}", _line_of(value, k)) for k, p in value.items()}
+    else:
+        value = _name_list(value, ctx, "start", line)
+        if not value:
+            raise ctx.error("start", "give a state, a list of states or {state: probability}", line)
+    try:
+        return start_distribution(value, states)
+    except RlkitError as exc:
+        raise ctx.error("", str(exc), line) from None
 
 
 def _infer_kind(doc: dict) -> str:
@@ -311,11 +324,9 @@ def model_from_dict(doc: Any, *, source: str = "<model>", gamma: float | None = 
         meta = doc["meta"]
         if not isinstance(meta, dict):
             raise ctx.error("meta", "must be a mapping", _line_of(doc, "meta"))
-        for k, v in meta.items():
-            model.meta.setdefault(str(k), _plain(v))
-    _check_meta(model, source)
+        _set_meta(model, {str(k): _plain(v) for k, v in meta.items()}, source)
     if "start" in doc:
-        model.meta["initial"] = _parse_start(doc["start"], model.states, ctx, _line_of(doc, "start"))
+        model.start = _parse_start(doc["start"], model.states, ctx, _line_of(doc, "start"))
     return model
 
 
@@ -467,13 +478,10 @@ def _from_transitions(doc: dict, kind: str, ctx: _Ctx, g: float | None) -> Model
         g = _need_gamma(g, ctx, doc)
         if kind == "mrp":
             return MRP(P[0], R[:, 0], g, states=states, terminal=terminal)
-        meta = {}
         if not mask.all():
-            from rlkit.mdp.generators import apply_action_mask
-
             apply_action_mask(P, R, mask)
-            meta["action_mask"] = mask
-        return MDP(P, R, g, states=states, actions=actions, terminal=terminal, meta=meta)
+        return MDP(P, R, g, states=states, actions=actions, terminal=terminal,
+                   action_mask=None if mask.all() else mask)
     except RlkitError as exc:
         raise RlkitError(str(exc), where=ctx.source) from None
 
