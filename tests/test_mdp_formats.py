@@ -141,6 +141,20 @@ def test_csv_chain_and_mrp_without_columns(tmp_path):
     assert solve_mrp(mrp).values.tolist() == pytest.approx([2.0, 0.0])  # 1 per step, 2 steps on average
 
 
+def test_csv_from_a_spreadsheet_with_bom_crlf_quotes_and_other_column_order(tmp_path):
+    path = tmp_path / "robot.csv"
+    rows = RECYCLING.splitlines()
+    header, body = rows[0].split(","), [r.split(",") for r in rows[1:]]
+    order = [4, 2, 0, 3, 1]                         # reward,next_state,state,probability,action
+    text = "\r\n".join(",".join(f'"{r[i]}"' for i in order) for r in [header] + body) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "plain.csv").write_text(RECYCLING)
+    a, b = load(path, gamma=0.9), load(tmp_path / "plain.csv", gamma=0.9)
+    assert a.states == b.states and a.actions == b.actions
+    np.testing.assert_array_equal(a.P, b.P)
+    np.testing.assert_array_equal(a.R, b.R)
+
+
 def test_cli_solves_a_csv_with_gamma(cli, tmp_path):
     path = tmp_path / "robot.csv"
     path.write_text(RECYCLING)

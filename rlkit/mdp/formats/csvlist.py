@@ -72,7 +72,7 @@ def read(path: Path, *, where: str, gamma: float | None = None, env_kwargs: dict
     ctx = _Ctx(where)
     if env_kwargs:
         raise ctx.error("env_kwargs", f"a CSV model takes no parameters (got {sorted(env_kwargs)})")
-    lines = _read_text(Path(path), where, "CSV").splitlines()
+    lines = _read_text(Path(path), where, "CSV").removeprefix("\ufeff").splitlines()  # Excel's BOM
     first = 0  # comment lines before the header: "# gamma=0.9"
     file_gamma = None
     while first < len(lines) and (lines[first].lstrip().startswith("#") or not lines[first].strip()):
