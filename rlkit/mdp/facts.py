@@ -9,6 +9,7 @@ layout, names), the one start-distribution parser, the one reachability search, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
@@ -289,11 +290,9 @@ class _Facts:
     def _copy_facts(self, other: Any) -> None:
         """Share ``other``'s facts and free-form meta (a shallow copy; arrays are not copied), less
         the facts this kind of model does not have."""
-        def keep(key: str) -> bool:
-            field = LEGACY_META_KEYS.get(key)
-            return field is None or field in self._FACTS or field not in other._FACTS
-
-        self._store = {k: v for k, v in other._store.items() if keep(k)}
+        drop = _dropped_keys(type(other), type(self))
+        store = other._store
+        self._store = {k: v for k, v in store.items() if k not in drop} if drop else dict(store)
 
     @property
     def meta(self) -> ModelMeta:
@@ -343,6 +342,12 @@ def reachable_states(graph: Any, start: np.ndarray | None) -> np.ndarray:
     out = np.zeros(S + 1, dtype=bool)
     out[breadth_first_order(full, S, directed=True, return_predecessors=False)] = True
     return out[:S]
+
+
+@functools.cache
+def _dropped_keys(source: type, target: type) -> frozenset[str]:
+    """The listed keys of ``source``'s facts that a ``target`` model does not have."""
+    return frozenset(_LISTED_KEY.get(f, f) for f in source._FACTS if f not in target._FACTS)
 
 
 def _take_facts(obj: Any, meta: Any) -> None:
