@@ -123,7 +123,7 @@ def solve_mdp_command(
                                "modified-policy-iteration on a GPU)."),
 ) -> None:
     """Solve a Markov model exactly or by dynamic programming; print values and the greedy policy."""
-    from rlkit.mdp.io import parse_env_kwargs
+    from rlkit.cliutil import parse_env_kwargs
     from rlkit.mdp.io import save as save_model
     from rlkit.mdp.report import render, solve
 
@@ -152,7 +152,7 @@ def solve_mdp_command(
 def _tabular_kwargs(items: list[str] | None) -> dict | None:
     if not items:
         return None
-    from rlkit.mdp.io import parse_env_kwargs
+    from rlkit.cliutil import parse_env_kwargs
 
     return parse_env_kwargs(list(items)) or None
 

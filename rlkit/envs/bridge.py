@@ -107,7 +107,7 @@ def tabular_model(env: gym.Env, *, gamma: float | None = None) -> Any:
 def start_distribution(env: gym.Env, model: Any | None = None) -> np.ndarray:
     """The start-state distribution of a tabular env: ``start_distribution`` of
     ``rlkit/TabularMDP-v0``, ``initial_state_distrib`` of toy-text envs, else the model's
-    ``meta["initial"]``, else uniform over its non-terminal states. With ``model`` given, the vector
+    ``start``, else uniform over its non-terminal states. With ``model`` given, the vector
     has the model's length (a model imported from Gymnasium may add one absorbing state)."""
     base = env.unwrapped
     dist = None

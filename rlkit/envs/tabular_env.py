@@ -10,10 +10,10 @@ Note that the model stores expected rewards (S, A): every policy has exactly the
 but a source environment whose reward depends on ``s'`` (FrozenLake pays on arrival at the goal)
 is replayed with its expected reward, which has less variance than the original.
 
-Start state: ``start=`` (a state index, a state name, or a probability vector over states) if
-given; else the model's ``meta["initial"]`` (what :mod:`rlkit.mdp.io` stores from a file's
-``start:`` field, a grid's ``S`` cells or a Gymnasium env's start distribution; ``meta["start"]``
-is read too, in the same forms); else uniform over the non-terminal states.
+Start state: ``start=`` (a state index, a state name, a list of them, ``{state: probability}`` or
+a probability vector over states; :func:`rlkit.mdp.models.start_distribution`) if given; else the
+model's :attr:`~rlkit.mdp.MDP.start` (a file's ``start:`` field, a grid's ``S`` cells or a
+Gymnasium env's start distribution); else uniform over the non-terminal states.
 
 Example::
 
@@ -33,6 +33,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rlkit.errors import RlkitError
+from rlkit.mdp.models import start_distribution
 
 _WHERE = "rlkit/TabularMDP-v0"
 
@@ -50,22 +51,19 @@ def _load_model(spec: Any, gamma: float | None, env_kwargs: dict | None) -> Any:
 
 def as_mdp(model: Any) -> Any:
     """An :class:`~rlkit.mdp.MDP` for any tabular model: an MDP as is; an MRP or a Markov chain as
-    a one-action MDP (action ``"step"``; a chain pays 0 and gets gamma 1). The original is kept in
-    ``meta["source_model"]``."""
+    a one-action MDP (:meth:`rlkit.mdp.MRP.as_mdp`, action ``"step"``; a chain pays 0 and gets
+    gamma 1). The original is kept in ``meta["source_model"]``."""
     from rlkit.mdp import MDP, MRP, MarkovChain
 
     if isinstance(model, MDP):
         return model
-    if isinstance(model, (MRP, MarkovChain)):
-        import scipy.sparse as sp
-
-        P = model.P
-        P3 = [sp.csr_array(P)] if sp.issparse(P) else np.asarray(P, dtype=float)[None]
-        R = np.asarray(getattr(model, "R", np.zeros(model.n_states)), dtype=float)[:, None]
-        meta = dict(model.meta or {})
-        meta["source_model"] = model
-        return MDP(P3, R, float(getattr(model, "gamma", 1.0)), states=model.states, actions=["step"],
-                   terminal=np.asarray(model.terminal, dtype=bool), meta=meta)
+    if isinstance(model, MRP):
+        return model.as_mdp()
+    if isinstance(model, MarkovChain):
+        out = MRP(model.P, np.zeros(model.n_states), 1.0, states=model.states, terminal=model.terminal,
+                  meta=model.meta).as_mdp()
+        out.meta["source_model"] = model
+        return out
     raise RlkitError(f"{_WHERE}: mdp= must be an rlkit.mdp model (MDP, MRP or MarkovChain), got "
                      f"{type(model).__name__}")
 
@@ -86,40 +84,6 @@ def _dense_rows(P: Any) -> tuple[list, bool]:
     return [np.asarray(m, dtype=float) for m in mats], False
 
 
-def _probability_vector(value: Any, states: list[str], where: str) -> np.ndarray:
-    """Turn a state index, a state name or a probability vector into a distribution over states."""
-    n = len(states)
-    if isinstance(value, str):
-        if value not in states:
-            raise RlkitError(f"{where}: unknown start state {value!r}; states are {states[:10]}...")
-        dist = np.zeros(n)
-        dist[states.index(value)] = 1.0
-        return dist
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if not 0 <= int(value) < n:
-            raise RlkitError(f"{where}: start state index {value} outside 0..{n - 1}")
-        dist = np.zeros(n)
-        dist[int(value)] = 1.0
-        return dist
-    if isinstance(value, dict):  # {state name: probability}
-        dist = np.zeros(n)
-        for name, p in value.items():
-            dist += float(p) * _probability_vector(name, states, where)
-        value = dist
-    try:
-        dist = np.asarray(value, dtype=float).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise RlkitError(f"{where}: start must be a state, an index or {n} probabilities") from exc
-    if dist.shape != (n,) or not np.all(np.isfinite(dist)) or np.any(dist < 0) or not np.isclose(
-        dist.sum(), 1.0, atol=1e-8
-    ):
-        raise RlkitError(
-            f"{where}: start distribution must be {n} non-negative probabilities summing to 1, "
-            f"got shape {dist.shape} summing to {dist.sum() if dist.size else 0:.6g}"
-        )
-    return dist / dist.sum()
-
-
 class TabularMDPEnv(gym.Env):
     """A tabular model (:class:`rlkit.mdp.MDP`, ``MRP`` or ``MarkovChain``) as a Gymnasium env.
 
@@ -129,8 +93,8 @@ class TabularMDPEnv(gym.Env):
     :param gamma: discount override when loading ``spec`` (kept on the model; the env itself does
         not discount).
     :param env_kwargs: catalog / Gymnasium parameters for :func:`rlkit.mdp.load`.
-    :param start: start state (index, name or probability vector); default from the model's
-        ``meta["initial"]``, else uniform over the non-terminal states.
+    :param start: start state (index, name, list, ``{state: p}`` or probability vector); default
+        the model's ``start``, else uniform over the non-terminal states.
     :param render_mode: ``None`` or ``"ansi"`` (the current state's name; grid MDPs draw the grid).
 
     Attributes: ``mdp`` (the model, always an :class:`~rlkit.mdp.MDP`; see :func:`as_mdp`),
@@ -168,22 +132,17 @@ class TabularMDPEnv(gym.Env):
         self.states: list[str] = list(model.states)
         self.actions: list[str] = list(model.actions)
         self.terminal = np.asarray(model.terminal, dtype=bool).copy()
-        meta = dict(model.meta or {})
         if start is None:
-            for key in ("initial", "start"):
-                if meta.get(key) is not None:
-                    start = meta[key]
-                    break
-        if start is None:
-            if self.terminal.all():
-                raise RlkitError(f"{_WHERE}: every state of the model is terminal; nothing to start from")
-            dist = (~self.terminal).astype(float)
-            self.start_distribution = dist / dist.sum()
-        else:
-            self.start_distribution = _probability_vector(start, self.states, f"{_WHERE} start")
+            start = model.start
+        if start is None and self.terminal.all():
+            raise RlkitError(f"{_WHERE}: every state of the model is terminal; nothing to start from")
+        # the given start as is; none: uniform over the non-terminal states
+        self.start_distribution = start_distribution(start, self.states,
+                                                     self.terminal if start is None else None,
+                                                     field=f"{_WHERE} start")
         self._start_cdf = np.cumsum(self.start_distribution)
-        self.grid = meta.get("grid")
-        self.grid_map = meta.get("grid_map")
+        self.grid = model.grid
+        self.grid_map = model.grid_map
 
         self.observation_space = spaces.Discrete(n_states)
         self.action_space = spaces.Discrete(n_actions)

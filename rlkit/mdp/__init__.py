@@ -22,7 +22,7 @@ from rlkit.mdp.dp import (
     value_iteration,
 )
 from rlkit.mdp.exact import solve_mrp
-from rlkit.mdp.io import catalog_names, load, save
+from rlkit.mdp.formats import catalog_names, load, save
 from rlkit.mdp.models import MDP, MRP, MarkovChain
 from rlkit.mdp.solution import Solution
 

@@ -6,7 +6,7 @@ parameters, updated by ``env_kwargs``. Every generator takes its parameters as k
 plus ``gamma`` and returns a model of :mod:`rlkit.mdp.models`.
 
 Unavailable actions (a stake larger than the capital, moving cars one does not have) are encoded the
-way every rlkit model encodes them: ``meta["action_mask"]`` is an (S, A) bool array, and the row of a
+way every rlkit model encodes them: ``model.action_mask`` is an (S, A) bool array, and the row of a
 masked action is a copy of the lowest-index allowed action of that state, so optimal values are
 unchanged and every policy stays well defined (see :func:`apply_action_mask`).
 """
@@ -143,7 +143,7 @@ def gambler(*, p_h: float = 0.4, goal: int = 100, gamma: float = 1.0):
     the probability of reaching the goal.
 
     States are named ``"0" .. str(goal)``, actions (stakes) ``"1" .. str(goal // 2)``; stakes above
-    min(s, goal - s) are masked (``meta["action_mask"]``).
+    min(s, goal - s) are masked (``model.action_mask``).
 
     :param p_h: probability of heads, in (0, 1).
     :param goal: the capital that wins (S&B: 100).
@@ -231,7 +231,7 @@ def jacks_car_rental(
     boundary instead of being cut off.
 
     State ``"n1,n2"`` has index ``n1 * (max_cars + 1) + n2``; actions are ``"-5" .. "5"``. Moving cars
-    a location does not have is masked (``meta["action_mask"]``). ``meta["value_shape"]`` =
+    a location does not have is masked (``model.action_mask``). ``meta["value_shape"]`` =
     (max_cars + 1, max_cars + 1) lets plots draw values and policy as a heatmap.
 
     Values are those of the model as stated: S&B's Figure 4.2 (V* up to about 612) comes from code

@@ -26,12 +26,25 @@ import numpy as np
 import scipy.sparse as sp
 
 from rlkit.errors import RlkitError
+from rlkit.mdp.facts import (
+    LEGACY_META_KEYS,
+    ROW_SUM_TOL,
+    ModelMeta,
+    _fact,
+    _Facts,
+    _start_distribution,
+    _state_index,
+    _take_facts,
+    _transition_graph,
+    check_fact,
+    reachable_states,
+    start_distribution,
+)
 from rlkit.seeding import SeedLike, as_generator
 
-#: Rows of a transition matrix must sum to 1 within this (absolute) tolerance.
-ROW_SUM_TOL = 1e-8
-
-__all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL", "check_csr_arrays"]
+__all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL", "check_csr_arrays",
+           # the typed facts (rlkit.mdp.facts)
+           "LEGACY_META_KEYS", "ModelMeta", "check_fact", "reachable_states", "start_distribution"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,45 +262,21 @@ def _fmt_states(states: list[str], idx: Iterable[int], limit: int = 5) -> str:
     return names + (f" and {len(idx) - limit} more" if len(idx) > limit else "")
 
 
-def _state_index(start: Any, states: list[str], field: str = "start") -> int:
-    if isinstance(start, str):
-        try:
-            return states.index(start)
-        except ValueError:
-            raise RlkitError(f"{field}: unknown state {start!r}") from None
-    if isinstance(start, (int, np.integer)) and not isinstance(start, bool):
-        if not 0 <= int(start) < len(states):
-            raise RlkitError(f"{field}: state index {start} out of range [0, {len(states)})")
-        return int(start)
-    raise RlkitError(f"{field} must be a state name or index, got {start!r}")
-
-
-def _start_distribution(start: Any, states: list[str]) -> np.ndarray:
-    """A state name/index -> one-hot; a vector (S,) -> checked distribution."""
-    S = len(states)
-    if isinstance(start, (str, int, np.integer)):
-        mu = np.zeros(S)
-        mu[_state_index(start, states)] = 1.0
-        return mu
-    mu = np.asarray(start, dtype=float)
-    if mu.shape != (S,):
-        raise RlkitError(f"start distribution must have shape ({S},), got {mu.shape}")
-    if not np.isfinite(mu).all() or (mu < 0).any() or abs(mu.sum() - 1.0) > ROW_SUM_TOL:
-        raise RlkitError("start distribution must be non-negative and sum to 1")
-    return mu
-
-
 # --------------------------------------------------------------------------------------------
 # Markov chain
 # --------------------------------------------------------------------------------------------
 
-class MarkovChain:
+class MarkovChain(_Facts):
     """A finite Markov chain ``P[s, s']``.
 
     :param P: transition matrix (S, S), a dense array or a scipy.sparse matrix (stored as CSR).
     :param states: state names (default ``s0, s1, ...``).
-    :param meta: free-form metadata (e.g. ``{"grid": (rows, cols)}``).
+    :param meta: free-form metadata (old keys of the typed facts, ``"initial"``, ``"grid"`` ...,
+        are read into the fields).
     :param tol: tolerance on the row sums.
+    :param start: start distribution (see :func:`start_distribution`), :attr:`start`.
+    :param grid: ``(rows, cols)`` of a gridworld; ``grid_map``: its rows; ``name``,
+        ``description``: text.
 
     Example (a gambler with 0..3 coins, fair coin, stops at 0 and 3)::
 
@@ -304,7 +293,8 @@ class MarkovChain:
     """
 
     def __init__(self, P: Any, states: Sequence[Any] | None = None, *, meta: dict | None = None,
-                 tol: float = ROW_SUM_TOL) -> None:
+                 tol: float = ROW_SUM_TOL, start: Any = None, grid: Any = None, grid_map: Any = None,
+                 name: str | None = None, description: str | None = None) -> None:
         if _is_sparse(P):
             P = _to_csr(P)
             if P.ndim != 2 or P.shape[0] != P.shape[1]:
@@ -318,12 +308,14 @@ class MarkovChain:
             self.states = _names(states, P.shape[0], "states", "s")
             _check_stochastic_dense(P, self.states, None, tol)
         self.P = P
-        self.meta = dict(meta or {})
+        self._init_facts(meta, {"start": start, "grid": grid, "grid_map": grid_map, "name": name,
+                                "description": description})
 
     @classmethod
-    def _from_validated(cls, P: Any, states: list[str], meta: dict | None = None) -> MarkovChain:
+    def _from_validated(cls, P: Any, states: list[str], meta: Any = None) -> MarkovChain:
         obj = cls.__new__(cls)
-        obj.P, obj.states, obj.meta = P, list(states), dict(meta or {})
+        obj.P, obj.states = P, list(states)
+        _take_facts(obj, meta)
         return obj
 
     # -- basic attributes --------------------------------------------------------------------
@@ -581,18 +573,21 @@ class MarkovChain:
 # Markov reward process
 # --------------------------------------------------------------------------------------------
 
-class MRP:
+class MRP(_Facts):
     """A Markov reward process: transitions ``P`` (S, S), expected reward ``R`` (S,), discount.
 
     :param P: transition matrix (S, S), dense or scipy.sparse.
     :param R: expected reward on leaving each state, (S,); an (S, S) reward per transition is
-        turned into ``sum_s' P[s, s'] R[s, s']`` and kept as ``meta["transition_rewards"]``, so
+        turned into ``sum_s' P[s, s'] R[s, s']`` and kept as :attr:`transition_rewards`, so
         that sampled steps (:mod:`rlkit.tabular`) pay the reward of the transition taken.
     :param gamma: discount in [0, 1].
     :param states: state names (default ``s0, s1, ...``).
     :param terminal: terminal states (names, indices or a bool mask); they must be absorbing with
         zero reward. Default: the absorbing zero-reward states.
-    :param meta: free-form metadata.
+    :param meta: free-form metadata (old keys of the typed facts are read into the fields).
+    :param start: start distribution; ``transition_rewards``: (S, S) reward of each transition
+        (default: ``R`` when it is (S, S)); ``grid``, ``grid_map``, ``name``, ``description``: as
+        for :class:`MarkovChain`.
 
     Example::
 
@@ -602,8 +597,14 @@ class MRP:
         [2.0, 0.0]
     """
 
+    _FACTS = (*_Facts._FACTS, "transition_rewards")
+    transition_rewards = _fact("transition_rewards", "Reward of each transition, (S, S), or None "
+                               "(samplers pay it instead of the expected ``R``).")
+
     def __init__(self, P: Any, R: Any, gamma: float, states: Sequence[Any] | None = None,
-                 terminal: Any = None, meta: dict | None = None, *, tol: float = ROW_SUM_TOL) -> None:
+                 terminal: Any = None, meta: dict | None = None, *, tol: float = ROW_SUM_TOL,
+                 start: Any = None, transition_rewards: Any = None, grid: Any = None, grid_map: Any = None,
+                 name: str | None = None, description: str | None = None) -> None:
         chain = MarkovChain(P, states, tol=tol)
         self.P, self.states = chain.P, chain.states
         self.gamma = _gamma(gamma)
@@ -612,11 +613,11 @@ class MRP:
             R = R.toarray() if R.shape != (S,) else R.toarray().ravel()
         R = np.asarray(R, dtype=np.float64)
         _check_finite_rewards(R)
-        meta = dict(meta or {})
+        per_transition = None
         if R.shape == (S, S):
             # Keep the reward of each transition for samplers (rlkit.tabular): the solvers only need
             # its expectation, but a sampled step should pay what the textbook example pays.
-            meta.setdefault("transition_rewards", R)
+            per_transition = R
             if self.is_sparse:
                 R = np.asarray((self.P.multiply(R)).sum(axis=1)).ravel()
             else:
@@ -625,17 +626,22 @@ class MRP:
             raise RlkitError(f"R has shape {R.shape}; an MRP needs R of shape ({S},) (or ({S}, {S}) per "
                              "transition)")
         self.R = R
-        self.meta = meta
+        facts = {"start": start, "transition_rewards": transition_rewards, "grid": grid, "grid_map": grid_map,
+                 "name": name, "description": description}
+        self._init_facts(meta, facts)
+        if self.transition_rewards is None and per_transition is not None:
+            self.transition_rewards = per_transition
         self.terminal = _checked_terminal(terminal, self.states, self._self_loops()[:, None], R[:, None],
                                           None, tol)
         self._chain = MarkovChain._from_validated(self.P, self.states, self.meta)
 
     @classmethod
     def _from_validated(cls, P: Any, R: np.ndarray, gamma: float, states: list[str], terminal: np.ndarray,
-                        meta: dict | None = None) -> MRP:
+                        meta: Any = None) -> MRP:
         obj = cls.__new__(cls)
         obj.P, obj.R, obj.gamma, obj.states = P, R, float(gamma), list(states)
-        obj.terminal, obj.meta = terminal, dict(meta or {})
+        obj.terminal = terminal
+        _take_facts(obj, meta)
         obj._chain = MarkovChain._from_validated(P, obj.states, obj.meta)
         return obj
 
@@ -654,6 +660,20 @@ class MRP:
     def chain(self) -> MarkovChain:
         """The underlying :class:`MarkovChain` (shares ``P``)."""
         return self._chain
+
+    #: The name of the one action of :meth:`as_mdp`.
+    STEP_ACTION = "step"
+
+    def as_mdp(self) -> MDP:
+        """The one-action MDP of this process (action :data:`STEP_ACTION`), for code that takes MDPs;
+        same arrays (not copied), facts and names, and ``meta["source_model"]`` is this MRP."""
+        P = [sp.csr_array(self.P)] if self.is_sparse else self.P[None]
+        out = MDP._from_validated(P, self.R[:, None], self.gamma, self.states, [self.STEP_ACTION],
+                                  self.terminal, self.meta)
+        if self.transition_rewards is not None:
+            out._put_fact("transition_rewards", self.transition_rewards[None])
+        out._store["source_model"] = self
+        return out
 
     def with_gamma(self, gamma: float) -> MRP:
         """The same process with another discount (arrays shared, not copied)."""
@@ -693,26 +713,32 @@ def _checked_terminal(terminal: Any, states: list[str], self_loops: np.ndarray, 
 # Markov decision process
 # --------------------------------------------------------------------------------------------
 
-class MDP:
+class MDP(_Facts):
     """A finite MDP: ``P[a, s, s']`` (A, S, S) and expected reward ``R[s, a]`` (S, A).
 
     :param P: an ndarray (A, S, S), or a list of A matrices (S, S) (scipy.sparse matrices are
         stored as a list of :class:`scipy.sparse.csr_array`; a list of dense arrays is stacked).
     :param R: expected reward (S, A); or (A, S, S) per transition (stored as
         ``sum_s' P[a, s, s'] R[a, s, s']``, also as a list of A sparse/dense (S, S); a dense
-        (A, S, S) array is also kept as ``meta["transition_rewards"]`` for samplers); or (S,) for
+        (A, S, S) array is also kept as :attr:`transition_rewards` for samplers); or (S,) for
         a reward that does not depend on the action.
     :param gamma: discount in [0, 1].
     :param states: state names (default ``s0, s1, ...``).
     :param actions: action names (default ``a0, a1, ...``).
     :param terminal: terminal states (names, indices or a bool mask): absorbing under every
         action with zero reward. Default: the states that are.
-    :param meta: free-form metadata; grid MDPs put ``meta["grid"] = (rows, cols)`` and
-        ``meta["grid_map"]`` (list of row strings).
+    :param meta: free-form metadata (:class:`ModelMeta`; old keys of the typed facts, such as
+        ``"initial"`` or ``"action_mask"``, are read into the fields).
     :param tol: tolerance on the row sums of ``P``.
+    :param start: start distribution (:func:`start_distribution`); ``action_mask``: (S, A) bool,
+        the available actions; ``transition_rewards``: (A, S, S) reward of each transition
+        (default: ``R`` when it is (A, S, S)); ``grid``, ``grid_map``, ``name``, ``description``:
+        as for :class:`MarkovChain`.
 
     Attributes: ``P``, ``R``, ``gamma``, ``states``, ``actions``, ``terminal`` (bool (S,)),
-    ``n_states``, ``n_actions``, ``is_sparse``, ``meta``.
+    ``n_states``, ``n_actions``, ``is_sparse``, the typed facts ``start``, ``action_mask``,
+    ``transition_rewards``, ``grid``, ``grid_map``, ``name``, ``description`` (each None when
+    the model has none), and ``meta``.
 
     Example (pymdptoolbox's forest with 3 states)::
 
@@ -729,9 +755,16 @@ class MDP:
         [26.244, 29.484, 33.484]
     """
 
+    _FACTS = (*_Facts._FACTS, "action_mask", "transition_rewards")
+    action_mask = _fact("action_mask", "(S, A) bool: the actions available in each state, or None (all).")
+    transition_rewards = _fact("transition_rewards", "Reward of each transition, (A, S, S), or None "
+                               "(samplers pay it instead of the expected ``R``).")
+
     def __init__(self, P: Any, R: Any, gamma: float, states: Sequence[Any] | None = None,
                  actions: Sequence[Any] | None = None, terminal: Any = None, meta: dict | None = None,
-                 *, tol: float = ROW_SUM_TOL) -> None:
+                 *, tol: float = ROW_SUM_TOL, start: Any = None, action_mask: Any = None,
+                 transition_rewards: Any = None, grid: Any = None, grid_map: Any = None,
+                 name: str | None = None, description: str | None = None) -> None:
         P = self._coerce_P(P)
         if isinstance(P, list):
             A, S = len(P), P[0].shape[0]
@@ -747,10 +780,12 @@ class MDP:
         self.P = P
         self.gamma = _gamma(gamma)
         self.R = self._coerce_R(R, A, S)
-        self.meta = dict(meta or {})
-        if isinstance(R, np.ndarray) and R.shape == (A, S, S):
+        self._init_facts(meta, {"start": start, "action_mask": action_mask,
+                                "transition_rewards": transition_rewards, "grid": grid, "grid_map": grid_map,
+                                "name": name, "description": description})
+        if self.transition_rewards is None and isinstance(R, np.ndarray) and R.shape == (A, S, S):
             # Per-transition rewards are kept for samplers (rlkit.tabular); solvers use self.R.
-            self.meta.setdefault("transition_rewards", R)
+            self.transition_rewards = R
         self.terminal = _checked_terminal(terminal, self.states, self._self_loops(), self.R, self.actions,
                                           tol)
 
@@ -829,11 +864,12 @@ class MDP:
 
     @classmethod
     def _from_validated(cls, P: Any, R: np.ndarray, gamma: float, states: list[str], actions: list[str],
-                        terminal: np.ndarray, meta: dict | None = None) -> MDP:
+                        terminal: np.ndarray, meta: Any = None) -> MDP:
         obj = cls.__new__(cls)
         obj.P, obj.R, obj.gamma = P, R, float(gamma)
         obj.states, obj.actions = list(states), list(actions)
-        obj.terminal, obj.meta = terminal, dict(meta or {})
+        obj.terminal = terminal
+        _take_facts(obj, meta)
         return obj
 
     # -- attributes --------------------------------------------------------------------------
@@ -920,9 +956,48 @@ class MDP:
                              "probabilities must sum to 1")
         return None, arr
 
+    def available_actions(self) -> np.ndarray:
+        """(S, A) bool: the actions available in each state (:attr:`action_mask`, all when None)."""
+        if self.action_mask is None:
+            return np.ones((self.n_states, self.n_actions), dtype=bool)
+        return self.action_mask
+
     def uniform_policy(self) -> np.ndarray:
-        """The equiprobable random policy, (S, A)."""
-        return np.full((self.n_states, self.n_actions), 1.0 / self.n_actions)
+        """The equiprobable random policy over each state's available actions, (S, A)."""
+        mask = self.available_actions().astype(float)
+        return mask / mask.sum(axis=1, keepdims=True)
+
+    def greedy(self, q: np.ndarray, current: np.ndarray | None = None) -> np.ndarray:
+        """The greedy policy of action values ``q`` (S, A) over the available actions, (S,) indices.
+
+        Ties follow :func:`rlkit.mdp.dp.greedy_policy` (relative tolerance, the ``current`` action
+        kept, else the lowest index); an unavailable action is never chosen.
+        """
+        from rlkit.mdp.dp import greedy_policy  # dp imports this module
+
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (self.n_states, self.n_actions):
+            raise RlkitError(f"q has shape {q.shape}; expected (S, A) = ({self.n_states}, {self.n_actions})")
+        if self.action_mask is not None:
+            q = np.where(self.action_mask, q, -np.inf)
+        return greedy_policy(q, current)
+
+    def reachable(self, policy: Any = None, start: Any = None) -> np.ndarray:
+        """States an episode can visit from ``start`` (default: :attr:`start`; all states when the
+        model has none), bool (S,): under any available action, or under ``policy`` ((S,) action
+        indices or (S, A) probabilities) when given."""
+        S = self.n_states
+        if policy is None:
+            mask = self.available_actions()
+            mats = [self._P_a(a).multiply(mask[:, a][:, None]) if self.is_sparse
+                    else self.P[a] * mask[:, a][:, None] for a in range(self.n_actions)]
+        else:
+            idx, mat = self.check_policy(policy)
+            if mat is None:
+                mat = np.zeros((S, self.n_actions))
+                mat[np.arange(S), idx] = 1.0
+            mats = [self.mrp(mat).P]
+        return reachable_states(_transition_graph(*mats), self._start_or_none(start))
 
     def mrp(self, policy: Any) -> MRP:
         """The reward process obtained by following ``policy``.
@@ -946,4 +1021,6 @@ class MDP:
                 P = sp.csr_array(sum(sp.diags_array(mat[:, a]) @ self.P[a] for a in range(self.n_actions)))
             else:
                 P = np.einsum("sa,ast->st", mat, self.P)
-        return MRP._from_validated(P, R, self.gamma, self.states, self.terminal, self.meta)
+        out = MRP._from_validated(P, R, self.gamma, self.states, self.terminal, self.meta)
+        out._put_fact("transition_rewards", None)  # (A, S, S): not the process's own
+        return out

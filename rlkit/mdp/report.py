@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from rlkit.errors import RlkitError
-from rlkit.mdp.io import action_mask, load, load_policy, model_kind
+from rlkit.mdp.formats import load
+from rlkit.mdp.formats.base import model_kind
 from rlkit.mdp.models import MDP, MarkovChain
+from rlkit.mdp.policy_files import load_policy
 from rlkit.mdp.solution import Solution
 
 __all__ = ["METHODS", "SolveReport", "render", "render_text", "solve", "solve_model"]
@@ -58,7 +60,7 @@ class SolveReport:
     :param method: the method asked for.
     :param solution: the solver's :class:`Solution` (None for a chain).
     :param values: state values (None for a chain).
-    :param q: action values (MDP), with NaN for unavailable actions (``meta["action_mask"]``).
+    :param q: action values (MDP), with NaN for unavailable actions (:attr:`~rlkit.mdp.MDP.action_mask`).
     :param policy: MDP: the optimal greedy policy, the evaluated deterministic policy, or (for a
         stochastic evaluated policy) the greedy policy of its action values; available actions only.
     :param evaluated: None when optimising, else what was evaluated (``"uniform"`` or the file).
@@ -90,8 +92,9 @@ class SolveReport:
 
     @property
     def start_value(self) -> float | None:
-        """Expected value of the model's start distribution (``meta["initial"]``), if it has one."""
-        mu = self.model.meta.get("initial")
+        """Expected value of the model's start distribution (:attr:`~rlkit.mdp.MDP.start`), if it has
+        one."""
+        mu = self.model.start
         if mu is None or self.values is None or self.criterion == "average":
             return None
         return float(np.dot(np.asarray(mu, dtype=float), self.values))
@@ -128,8 +131,8 @@ class SolveReport:
                 out["policy"] = [int(a) for a in self.policy]
                 out["policy_names"] = [self.model.actions[a] for a in self.policy]
             out["evaluated"] = self.evaluated
-            if "action_mask" in self.model.meta:
-                out["action_mask"] = action_mask(self.model).tolist()
+            if self.model.action_mask is not None:
+                out["action_mask"] = self.model.action_mask.tolist()
         out["iterations"] = int(sol.iterations) if sol is not None else 0
         out["residual"] = float(sol.residual) if sol is not None else 0.0
         out["converged"] = bool(sol.converged) if sol is not None else True
@@ -151,21 +154,21 @@ class SolveReport:
         its stationary distribution, or the expected steps to absorption)."""
         from rlkit.plotting import plot_values
 
-        meta = self.model.meta
-        name = meta.get("name") or self.spec
+        model = self.model
+        name = model.name or self.spec
         if self.kind == "chain":
             stat = np.asarray(self.chain["stationary"])
             if len(stat) == 1:
                 vals, what = stat[0], "stationary distribution"
             else:
                 vals, what = np.asarray(self.chain["expected_steps"]), "expected steps to absorption"
-            return plot_values(vals, grid=meta.get("grid"), grid_map=meta.get("grid_map"),
+            return plot_values(vals, grid=model.grid, grid_map=model.grid_map,
                                states=self.model.states, title=f"{name}: {what}", path=path)
         what = "V*" if self.evaluated is None else f"V of policy {self.evaluated}"
         title = f"{name}: {what}" + (f" (gamma={self.gamma:g})" if self.gamma is not None else "") + \
             (" and its greedy policy" if self.kind == "mdp" else "")
         return plot_values(
-            self.values, grid=meta.get("grid") or meta.get("value_shape"), grid_map=meta.get("grid_map"),
+            self.values, grid=model.grid or model.meta.get("value_shape"), grid_map=model.grid_map,
             policy=self.policy if self.kind == "mdp" else None,
             actions=self.model.actions if self.kind == "mdp" else None, states=self.model.states,
             terminal=self.model.terminal, unreachable=unreachable_states(self.model), title=title,
@@ -176,26 +179,7 @@ class SolveReport:
 def unreachable_states(model: Any) -> np.ndarray | None:
     """States that no episode can visit from the model's start distribution, whatever the actions,
     bool (S,); None when the model has no start distribution (every state may start)."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import breadth_first_order
-
-    start = model.meta.get("initial", model.meta.get("start"))
-    if start is None or isinstance(start, str):
-        return None
-    start = np.asarray(start, dtype=float).ravel()
-    S = model.n_states
-    if start.shape != (S,):
-        return None
-    P = model.P
-    mats = list(P) if isinstance(P, list) else [P[a] for a in range(P.shape[0])]
-    graph = sum((sp.csr_array(m) > 0).astype(np.int8) for m in mats)
-    # node S is a source that leads to every start state; breadth first from it
-    full = sp.vstack([sp.hstack([graph, sp.csr_array((S, 1), dtype=np.int8)]),
-                      sp.hstack([sp.csr_array((start > 0)[None, :].astype(np.int8)),
-                                 sp.csr_array((1, 1), dtype=np.int8)])]).tocsr()
-    seen = np.zeros(S + 1, bool)
-    seen[breadth_first_order(full, S, directed=True, return_predecessors=False)] = True
-    return ~seen[:S]
+    return None if model.start is None else ~model.reachable()
 
 
 def _opts(tol: float | None, max_iter: int | None) -> dict[str, Any]:
@@ -223,13 +207,6 @@ def _chain_analysis(chain: MarkovChain) -> dict[str, Any]:
         out["absorption"] = None
         out["expected_steps"] = [0.0] * chain.n_states
     return out
-
-
-def _masked_greedy(mdp: MDP, q: np.ndarray) -> np.ndarray:
-    from rlkit.mdp.dp import greedy_policy
-
-    mask = action_mask(mdp)
-    return greedy_policy(np.where(mask, q, -np.inf))
 
 
 def _check_options(kind: str, method: str, criterion: str, horizon: Any, policy: Any, device: Any,
@@ -291,9 +268,7 @@ def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: f
         if policy is not None:
             raise RlkitError(f"{spec} is a Markov reward process: it has no actions, so no policy to "
                              "evaluate")
-        P1 = [model.P] if model.is_sparse else np.asarray(model.P)[None]
-        one = MDP._from_validated(P1, model.R[:, None], model.gamma, model.states, ["-"], model.terminal,
-                                  model.meta)
+        one = model.as_mdp()
         zero = np.zeros(model.n_states, dtype=np.int64)
         if criterion == "average":
             sol = dp.evaluate_average(one, zero, what="the process")
@@ -320,7 +295,7 @@ def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: f
             eval_method = "exact" if method in ("exact", "policy-iteration") else "iterative"
             eval_opts = opts if eval_method == "iterative" else {}
             sol = dp.evaluate(mdp, pi, method=eval_method, threads=threads, **eval_opts)
-        chosen = np.asarray(pi) if np.ndim(pi) == 1 else _masked_greedy(mdp, sol.q)
+        chosen = np.asarray(pi) if np.ndim(pi) == 1 else mdp.greedy(sol.q)
     else:
         if horizon is not None:
             sol = dp.backward_induction(mdp, horizon)
@@ -342,8 +317,8 @@ def solve_model(model: Any, *, method: str = "exact", policy: Any = None, tol: f
             sol = dp.modified_policy_iteration(mdp, threads=threads, device=device, **opts)
         else:
             sol = dp.gauss_seidel(mdp, **opts)
-        chosen = sol.policy if horizon is not None else _masked_greedy(mdp, sol.q)
-    q = np.where(action_mask(mdp), sol.q, np.nan)
+        chosen = sol.policy if horizon is not None else mdp.greedy(sol.q)
+    q = np.where(mdp.available_actions(), sol.q, np.nan)
     info["deterministic"] = policy is None or np.ndim(pi) == 1
     return SolveReport(spec=spec, model=mdp, kind=kind, method=method, solution=sol, values=sol.values, q=q,
                        policy=np.asarray(chosen, dtype=np.int64), evaluated=evaluated,
@@ -389,7 +364,7 @@ def solve(spec: Any, *, gamma: float | None = None, method: str = "exact", polic
                                 or int(horizon) < 1):
         raise RlkitError(f"--horizon must be a positive number of steps, got {horizon!r}")
     model = load(spec, gamma=gamma, env_kwargs=env_kwargs)
-    name = spec if isinstance(spec, (str, Path)) else model.meta.get("name", "<model>")
+    name = spec if isinstance(spec, (str, Path)) else (model.name or "<model>")
     return solve_model(model, method=method, policy=policy, tol=tol, max_iter=max_iter, spec=str(name),
                        criterion=criterion, horizon=horizon, threads=threads, device=device)
 
@@ -416,7 +391,7 @@ def _header(rep: SolveReport) -> str:
     from rich.markup import escape
 
     m = rep.model
-    name = escape(str(m.meta.get("name") or rep.spec))
+    name = escape(str(m.name or rep.spec))
     if rep.kind == "chain":
         return f"[bold]{name}[/bold]: Markov chain, {m.n_states} states"
     size = f"{m.n_states} states" + (f", {m.n_actions} actions" if rep.kind == "mdp" else "")
@@ -454,8 +429,8 @@ def _grid_table(rep: SolveReport):
     from rich.table import Table
 
     m = rep.model
-    rows, cols = m.meta["grid"]
-    letters = m.meta.get("grid_map")
+    rows, cols = m.grid
+    letters = m.grid_map
     narrow = cols > 6  # arrow and value on two lines so that wide grids fit a terminal
     table = Table(show_header=False, show_lines=True, box=box.SQUARE, padding=(0, 1))
     for _ in range(cols):
@@ -546,7 +521,7 @@ def render(rep: SolveReport, console: Any = None, *, max_rows: int = 40) -> None
     console.print(_header(rep))
     console.print(_summary(rep), highlight=False)
     m = rep.model
-    grid = m.meta.get("grid")
+    grid = m.grid
     if grid is not None and rep.kind != "chain" and grid[1] <= 16 and grid[0] * grid[1] == m.n_states:
         console.print(_grid_table(rep))
     else:

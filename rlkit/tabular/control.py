@@ -428,27 +428,6 @@ def _greedy(q: np.ndarray, avail: np.ndarray | None) -> np.ndarray:
     return np.argmax(np.where(avail, q, -np.inf), axis=-1)
 
 
-def _reachable(model: Any, policy: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """States reachable from the start distribution under a deterministic policy, bool (S,)."""
-    import scipy.sparse as sp
-
-    S = model.n_states
-    P = model.P
-    rows = np.arange(S)
-    if isinstance(P, list):
-        P_pi = sp.vstack([P[policy[s]][[s]] for s in range(S)]).tocsr()
-    else:
-        P_pi = sp.csr_array(P[policy, rows, :])
-    graph = (P_pi > 0).astype(np.int8)
-    seen = start > 0
-    frontier = seen.copy()
-    while frontier.any():
-        nxt = (graph.T @ frontier.astype(np.int8)) > 0
-        frontier = nxt & ~seen
-        seen |= nxt
-    return seen
-
-
 def _policy_value(model: Any, policy: np.ndarray,
                   start: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
     """Exact value of a greedy policy. With gamma = 1 a greedy policy often loops in states it never
@@ -463,7 +442,7 @@ def _policy_value(model: Any, policy: np.ndarray,
     if start is None or model.gamma < 1.0:
         return None, first
     try:
-        reach = _reachable(model, policy, start)
+        reach = model.reachable(policy, start)
         patched = np.where(reach, policy, proper_policy(model))
         v = np.asarray(evaluate(model, patched).values, dtype=float)
     except RlkitError:
@@ -491,7 +470,7 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
     :param epsilon: exploration in [0, 1], same forms as ``alpha`` (ignored with exploring starts).
     :param gamma: override the model's discount.
     :param seed: seed or Generator; run r uses ``as_generator(seed).spawn(runs)[r]``.
-    :param start: start states (default: the model's ``meta["initial"]``, else uniform).
+    :param start: start states (default: the model's ``start``, else uniform).
     :param q_init: initial action value (optimistic values encourage exploration).
     :param max_steps: truncate an episode after this many steps (default 10 000; TD methods
         bootstrap at a truncation).
@@ -526,8 +505,7 @@ def control(env: Any, method: str = "q-learning", *, episodes: int = 500, runs: 
     source = make_source(env, runs=int(runs), gamma=gamma, start=start, env_kwargs=env_kwargs, method=method)
     if source.is_mrp:
         raise RlkitError("a reward process has no actions to control: give an MDP", where="env")
-    meta = getattr(source, "meta", {}) or {}
-    avail = meta.get("action_mask")
+    avail = getattr(getattr(source, "model", None), "action_mask", None)
     avail = None if avail is None else np.asarray(avail, bool)
     try:
         learner = entry.run(source, runs, episodes, seed, alpha_s, eps_s, q_init, max_steps, avail,

@@ -99,7 +99,7 @@ def resolve_policy(policy: Any, source: Any) -> np.ndarray | None:
     """Turn ``policy`` into an (S, A) matrix for ``source`` (a :class:`~rlkit.tabular.sampling.Source`).
 
     :param policy: ``"uniform"`` (also ``None``; over the available actions where the model has
-        ``meta["action_mask"]``), ``"optimal"`` (policy iteration on the model),
+        ``action_mask``), ``"optimal"`` (policy iteration on the model),
         a path to a ``.npy``/``.csv``/``.json`` file, an (S, A) / (S,) array, or a callable
         ``states -> (k, A) probabilities`` (returned unchanged).
     :returns: the matrix, the callable, or ``None`` for a reward process (no actions).
@@ -113,11 +113,9 @@ def resolve_policy(policy: Any, source: Any) -> np.ndarray | None:
     if callable(policy):
         return policy
     if policy is None or (isinstance(policy, str) and policy == "uniform"):
-        mask = (getattr(source, "meta", None) or {}).get("action_mask")
-        if mask is not None:                   # uniform over the actions available in each state
-            m = np.asarray(mask, dtype=float)
-            if m.shape == (S, A) and (m.sum(axis=1) > 0).all():
-                return m / m.sum(axis=1, keepdims=True)
+        model = getattr(source, "model", None)
+        if getattr(model, "action_mask", None) is not None:   # uniform over the available actions
+            return model.uniform_policy()
         return uniform_policy(S, A)
     if isinstance(policy, str) and policy == "optimal":
         if source.model is None:

@@ -614,7 +614,7 @@ def evaluate_policy(env: Any, policy: Any = "uniform", *, method: str = "td", ep
     :param first_visit: override the Monte Carlo visit rule (batch MC defaults to every visit).
     :param seed: seed or Generator; run r uses ``as_generator(seed).spawn(runs)[r]``.
     :param gamma: override the model's discount.
-    :param start: start states (default: the model's ``meta["initial"]`` or uniform over the
+    :param start: start states (default: the model's ``start`` or uniform over the
         non-terminal states), see :func:`~rlkit.tabular.sampling.start_distribution`.
     :param init: initial value of every non-terminal state (scalar or (S,)); S&B's random walk uses 0.5.
     :param max_steps: truncate episodes after this many steps (default 10 000).

@@ -23,6 +23,7 @@ import numpy as np
 
 from rlkit._budget import check_memory
 from rlkit.errors import RlkitError
+from rlkit.mdp.models import start_distribution as model_start_distribution
 from rlkit.seeding import SeedLike, as_generator
 
 #: Default cap on the length of one episode (an episode that reaches it is truncated: TD methods
@@ -163,55 +164,18 @@ class Source:
         """Release resources (Gymnasium environments)."""
 
 
-def _state_index(value: Any, states: list[str], where: str) -> int:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if 0 <= int(value) < len(states):
-            return int(value)
-        raise RlkitError(f"state index {value} out of range 0..{len(states) - 1}", where=where)
-    if isinstance(value, str) and value in states:
-        return states.index(value)
-    raise RlkitError(f"unknown state {value!r}; known states: {', '.join(states[:20])}"
-                     + (" ..." if len(states) > 20 else ""), where=where)
-
-
 def start_distribution(start: Any, n_states: int, states: list[str], terminal: np.ndarray,
                        meta: dict | None = None) -> np.ndarray:
-    """Resolve a start specification into a distribution over states (S,).
+    """Resolve a start specification into a distribution over states (S,):
+    :func:`rlkit.mdp.models.start_distribution`, refusing mass on terminal states.
 
-    :param start: ``None`` (the model's ``meta["start"]`` / ``meta["initial_distribution"]`` if it
-        has one, else uniform over the non-terminal states), ``"uniform"``, a state name or index,
-        a list of names/indices (uniform over them) or an (S,) probability vector.
+    :param start: ``None`` (``meta["initial"]`` if given, else uniform over the non-terminal
+        states), ``"uniform"``, a state name or index, a list of names/indices (uniform over them),
+        ``{state: probability}`` or an (S,) probability vector.
     """
-    where = "start"
     if start is None and meta:
-        for key in ("start", "start_state", "initial_state", "initial_distribution", "isd", "initial"):
-            if meta.get(key) is not None:
-                start = meta[key]
-                where = f"meta[{key!r}]"
-                break
-    if start is None or (isinstance(start, str) and start == "uniform"):
-        d = (~terminal).astype(float)
-        if d.sum() == 0:
-            raise RlkitError("every state is terminal: there is nothing to sample", where=where)
-        return d / d.sum()
-    if isinstance(start, (str, int, np.integer)):
-        d = np.zeros(n_states)
-        d[_state_index(start, states, where)] = 1.0
-    else:
-        arr = np.asarray(start)
-        if arr.dtype.kind in "fc" and arr.shape == (n_states,):
-            d = arr.astype(float)
-            if (d < 0).any() or not np.isclose(d.sum(), 1.0, atol=1e-8):
-                raise RlkitError("a start distribution must be non-negative and sum to 1", where=where)
-        else:
-            d = np.zeros(n_states)
-            for v in np.atleast_1d(np.asarray(start, dtype=object)):
-                d[_state_index(v.item() if isinstance(v, np.generic) else v, states, where)] = 1.0
-            d /= d.sum()
-    if (d[terminal] > 0).any():
-        bad = [states[i] for i in np.flatnonzero(terminal & (d > 0))]
-        raise RlkitError(f"the start distribution puts mass on terminal states {bad}", where=where)
-    return d
+        start = meta.get("initial")
+    return model_start_distribution(start, states, np.asarray(terminal, bool), field="start")
 
 
 class ModelSource(Source):
@@ -222,7 +186,7 @@ class ModelSource(Source):
 
     Rewards: a model stores the *expected* reward ``R[s, a]`` (an MRP's ``R[s]``), and that is what
     a sampled step receives, unless the model also keeps the reward of each transition in
-    ``meta["transition_rewards"]`` (or an attribute ``R_sas``): (A, S, S) for an MDP, (S, S) for an
+    ``transition_rewards`` (or an attribute ``R_sas``): (A, S, S) for an MDP, (S, S) for an
     MRP. Then a step from ``s`` by ``a`` to ``s'`` receives ``R[a, s, s']``, as in the textbook
     examples (random walk: +1 on entering the right end rather than 0.5 on every step out of E).
     Both give unbiased value estimates; only the variance differs.
@@ -259,12 +223,13 @@ class ModelSource(Source):
         self.terminal = np.zeros(S, bool) if term is None else np.asarray(term, bool).copy()
         self.meta = dict(getattr(model, "meta", None) or {})
         gym_id = self.meta.get("gym_id")
-        self.name = str(self.meta.get("name") or (f"gym:{gym_id}" if gym_id else type(model).__name__))
+        name = getattr(model, "name", None)
+        self.name = str(name or (f"gym:{gym_id}" if gym_id else type(model).__name__))
         R = np.asarray(model.R, dtype=float)
         self.R = R.reshape(S, 1) if R.ndim == 1 else R                       # (S, A)
         r3 = getattr(model, "R_sas", None)
         if r3 is None:
-            r3 = self.meta.get("transition_rewards")
+            r3 = getattr(model, "transition_rewards", None)
         self.R_sas = None
         if r3 is not None:
             r3 = np.asarray(r3.toarray() if hasattr(r3, "toarray") else r3, dtype=float)
@@ -273,10 +238,12 @@ class ModelSource(Source):
             if r3.shape != (A, S, S) or not np.isfinite(r3).all():
                 raise RlkitError(f"transition rewards must be finite with shape ({A}, {S}, {S}) "
                                  f"(or ({S}, {S}) for a reward process), got {r3.shape}",
-                                 where="meta['transition_rewards']")
+                                 where="transition_rewards")
             self.R_sas = r3                                                    # (A, S, S)
         self._build_cdf(P, sparse)
-        self.start = start_distribution(start, S, self.states, self.terminal, self.meta)
+        if start is None:
+            start = getattr(model, "start", None)
+        self.start = start_distribution(start, S, self.states, self.terminal)
         self.start_cdf = cdf_rows(self.start)[None]
 
     def _build_cdf(self, P: Any, sparse: bool) -> None:
