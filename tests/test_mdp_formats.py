@@ -319,3 +319,15 @@ def test_writers_still_write_the_files_of_before(tmp_path):
                     np.testing.assert_array_equal(old[key], new[key], err_msg=f"{path.name} {key}")
             else:
                 assert path.read_text() == (OLD / path.name).read_text(), path.name
+
+
+def test_a_stored_zero_is_not_an_edge_of_the_reachability_search():
+    import scipy.sparse as sp
+
+    from rlkit.mdp.facts import reachable_states
+
+    # 0 -> 1 is stored with probability 0 (as arithmetic on a sparse P can leave it); 0 -> 2 is real
+    graph = sp.csr_array((np.array([0.0, 1.0, 1.0, 1.0]), (np.array([0, 0, 1, 2]), np.array([1, 2, 1, 2]))),
+                         shape=(3, 3))
+    assert graph.nnz == 4
+    np.testing.assert_array_equal(reachable_states(graph, np.array([1.0, 0, 0])), [True, False, True])

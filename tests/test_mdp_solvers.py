@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rlkit.errors import RlkitError
@@ -154,6 +154,7 @@ def test_forest_reference_values():
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), S=st.integers(1, 15), A=st.integers(1, 4),
        gamma=st.floats(0.0, 0.97), sparse=st.booleans(), density=st.floats(0.1, 1.0))
+@example(seed=64777, S=8, A=3, gamma=0.75, sparse=True, density=0.125)
 def test_all_methods_agree_on_random_mdps(seed, S, A, gamma, sparse, density):
     rng = np.random.default_rng(seed)
     mdp = random_mdp(rng, S, A, gamma, sparse, density)
@@ -166,11 +167,18 @@ def test_all_methods_agree_on_random_mdps(seed, S, A, gamma, sparse, density):
     # evaluating the optimal policy (both ways) returns V*
     np.testing.assert_allclose(evaluate(mdp, pi.policy).values, v_star, atol=1e-9)
     np.testing.assert_allclose(evaluate(mdp, pi.policy, method="iterative", tol=tol).values, v_star, atol=tol)
-    # VI, MPI and Gauss-Seidel return V* to the tolerance asked for (sup-norm guarantee)
+    # VI, MPI and Gauss-Seidel return V* to the tolerance asked for (sup-norm guarantee), measured
+    # against a dense direct solve for PI's policy (PI's own sparse solve is exact to 1e-10 relative
+    # only, which alone can use up a fifth of a 1e-9 tolerance: seed 64777, S 8, A 3, gamma 0.75)
+    P_dense = np.stack([m.toarray() for m in mdp.P]) if sparse else np.asarray(mdp.P)
+    rows = np.arange(S)
+    R_pi = np.asarray(mdp.R)[rows, pi.policy]
+    v_exact = np.linalg.solve(np.eye(S) - gamma * P_dense[pi.policy, rows], R_pi)
+    np.testing.assert_allclose(v_star, v_exact, atol=1e-10 * max(1.0, np.abs(v_exact).max()) + 1e-12)
     for solver in (value_iteration, modified_policy_iteration, gauss_seidel):
         sol = solver(mdp, tol=tol)
         assert sol.converged, solver.__name__
-        assert np.max(np.abs(sol.values - v_star)) < tol + 1e-12, solver.__name__
+        assert np.max(np.abs(sol.values - v_exact)) < tol + 1e-12, solver.__name__
         # and their greedy policies are optimal up to that accuracy
         v_greedy = evaluate(mdp, sol.policy).values
         assert np.all(v_greedy >= v_star - 2 * tol / max(1e-12, 1 - gamma) - 1e-9)

@@ -336,8 +336,9 @@ def reachable_states(graph: Any, start: np.ndarray | None) -> np.ndarray:
     sources = np.flatnonzero(np.asarray(start) > 0)
     # a virtual node S points at every start state
     coo = graph.tocoo()
-    rows = np.concatenate([coo.row, np.full(len(sources), S)])
-    cols = np.concatenate([coo.col, sources])
+    edge = coo.data != 0  # a stored zero (left by arithmetic on a sparse P) is not an edge
+    rows = np.concatenate([coo.row[edge], np.full(len(sources), S)])
+    cols = np.concatenate([coo.col[edge], sources])
     full = sp.csr_array((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(S + 1, S + 1))
     out = np.zeros(S + 1, dtype=bool)
     out[breadth_first_order(full, S, directed=True, return_predecessors=False)] = True

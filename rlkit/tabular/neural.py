@@ -48,6 +48,7 @@ from gymnasium import spaces
 from torch import nn
 
 from rlkit.errors import RlkitError
+from rlkit.mdp.facts import reachable_states
 from rlkit.returns import returns_to_go
 from rlkit.seeding import as_generator, normalize_seed, seed_everything
 from rlkit.tabular import registry
@@ -354,21 +355,6 @@ def _policy_fn(policy: Any, env: gym.Env, model: Any, deterministic: bool, rng: 
     return fn, matrix
 
 
-def _reachable(P_pi: Any, start: np.ndarray) -> np.ndarray:
-    """States reachable from the start distribution's support under the (S, S) chain P_pi."""
-    import scipy.sparse as sp
-
-    A = sp.csr_array(P_pi) if not sp.issparse(P_pi) else sp.csr_array(P_pi)
-    AT = (A.T > 0).astype(np.float64)
-    seen = start > 0
-    frontier = seen.copy()
-    while frontier.any():
-        nxt = (AT @ frontier.astype(np.float64)) > 0
-        frontier = nxt & ~seen
-        seen |= nxt
-    return seen
-
-
 # -- per-sample gradients (for traces) -----------------------------------------------------------
 
 
@@ -630,7 +616,7 @@ def _exact_and_mask(exact: bool | np.ndarray, model: Any, matrix: np.ndarray | N
             from rlkit.envs.bridge import start_distribution
 
             P_pi = model.mrp(matrix).P
-            eval_mask &= _reachable(P_pi, start_distribution(probe, model))
+            eval_mask &= reachable_states(P_pi, start_distribution(probe, model))
     elif exact_values is not None:
         eval_mask = np.ones(len(exact_values), dtype=bool)
     if exact_values is not None and isinstance(obs_space, spaces.Discrete):
