@@ -86,6 +86,9 @@ class AgentEntry:
 
 _REGISTRY: dict[str, AgentEntry] = {}
 
+#: The agent ``rlkit train`` / ``rlkit.runs.train`` use when none is named.
+DEFAULT_AGENT = "reinforce"
+
 
 def register(entry: AgentEntry) -> AgentEntry:
     """Add an agent (a name already taken is an error)."""

@@ -133,7 +133,7 @@ def _make_agent(config: dict[str, Any]):
 def resolve_config(
     env_id: str,
     *,
-    agent: str = "reinforce",
+    agent: str = agent_registry.DEFAULT_AGENT,
     seed: int = 0,
     total_timesteps: int | None = None,
     n_envs: int | None = None,
@@ -303,7 +303,7 @@ def _finish(
 def train(
     env_id: str,
     *,
-    agent: str = "reinforce",
+    agent: str = agent_registry.DEFAULT_AGENT,
     seed: int = 0,
     total_timesteps: int | None = None,
     n_envs: int | None = None,
@@ -504,7 +504,7 @@ def resume(
 
 
 def _agent_class(config: dict[str, Any], where: str):
-    return agent_registry.agent_class(config.get("agent", "reinforce"), where=where)
+    return agent_registry.agent_class(config.get("agent", agent_registry.DEFAULT_AGENT), where=where)
 
 
 def load_run_agent(run_dir: str | os.PathLike, model: str | None = None):
