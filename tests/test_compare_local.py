@@ -172,3 +172,30 @@ def test_ray_backend_without_ray_says_how_to_install(cli, monkeypatch, tmp_path)
     code, _, stderr = cli("compare", "--env", "CartPole-v1", "--agents", "sb3-ppo", "--backend", "ray",
                           "--out", str(tmp_path / "x"))
     assert code == 2 and "pip install 'rlkit[distributed]'" in stderr
+
+
+def test_trials_are_submitted_seed_by_seed_and_written_agent_by_agent(tmp_path, monkeypatch):
+    """A load change while a compare runs must fall on every agent alike: the executor gets seed 0
+    of every agent, then seed 1, ...; results.csv still lists each agent's seeds together."""
+    import importlib
+
+    from rlkit.experiments.trial import TrialResult
+
+    compare_module = importlib.import_module("rlkit.experiments.compare")  # the attribute is the function
+
+    submitted = []
+
+    class Recorder:
+        workers = 1
+
+        def results(self, specs):
+            for spec in specs:
+                submitted.append((spec.agent, spec.seed))
+                yield TrialResult(spec=spec, status="failed", error="not run (test)")
+
+    monkeypatch.setattr(compare_module, "make_executor", lambda *args, **kwargs: Recorder())
+    compare(["CartPole-v1"], AGENTS, seeds=3, total_timesteps=256, eval_every=128, eval_episodes=2,
+            workers=1, out=tmp_path / "order")
+    assert submitted == [(a, s) for s in range(3) for a in AGENTS]
+    rows = read_rows(tmp_path / "order" / "results.csv")
+    assert [(r["agent"], int(r["seed"])) for r in rows] == [(a, s) for a in AGENTS for s in range(3)]

@@ -343,7 +343,10 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run ``specs`` (skipping those already finished in ``out``) and write every output file.
 
-    :param specs: the trials, in the order they are submitted.
+    :param specs: the trials, in the order of the output files. They are submitted seed by seed
+        (every agent's and configuration's seed 0, then seed 1, ...), so that a change in the
+        machine's load while the trials run falls on all of them alike, not on whichever agent's
+        trials happen to run then.
     :param out: output folder (created).
     :param backend: "local" or "ray".
     :param workers: local processes / local Ray CPUs.
@@ -368,7 +371,7 @@ def run_experiment(
         if previous is not None:
             done[spec.trial_id] = previous
     reused = len(done)
-    todo = [s for s in specs if s.trial_id not in done]
+    todo = sorted((s for s in specs if s.trial_id not in done), key=lambda s: s.seed)  # stable
     if todo:
         executor = make_executor(backend, workers=workers, ray_address=ray_address, ship_code=ship_code)
         bar = _Progress(progress, title, len(specs), reused, getattr(executor, "workers", None) or 1)
@@ -790,10 +793,8 @@ def compare(
         configs = {a: resolve_agent_config(a, info, overrides.get(a, {})) for a in agents}
         budgets = {a: total_timesteps or budget_of(configs[a]) for a in agents}
         every = eval_every or default_eval_every(list(budgets.values()))
-        # seed-major order: the agents' trials alternate, so a change in the machine's load while the
-        # compare runs falls on every agent alike instead of on whichever agent's trials run then
-        for seed in seeds:
-            for agent in agents:
+        for agent in agents:
+            for seed in seeds:
                 specs.append(TrialSpec(agent, env_id, seed, budgets[agent], every, eval_episodes,
                                        configs[agent]))
     targets = dict(targets or {})
