@@ -158,7 +158,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         sections.append(f"### {env}\n\nSeeds: {seed_text}; budgets (env steps): {budgets}; evaluation every "
                         f"{every:,} steps on {EVAL_EPISODES} fixed episodes.\n\n"
                         f"{markdown_table(headers, cells)}\n\nVerdict: {line}."
-                        + (f" {stable}" if stable else ""))
+                        + (f" {stable}" if stable else "") + "\n")
         for r in result.failed:
             sections.append(f"FAILED `{r.spec.trial_id}`: {r.error}")
     seconds = time.perf_counter() - t0
