@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -130,20 +129,10 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         # a fixed evaluation grid per env, so that trials finished by an earlier run are reused
         every = kwargs.get("eval_every") or args.eval_every.get(env, 10_000)
         targets = {k: v for k, v in TARGETS.items() if k == env}
-        # agents with fewer seeds (--agent-seeds) run as a second compare into the same folder
-        groups: dict[int, list[str]] = {}
-        for agent in agents:
-            groups.setdefault(min(seeds, args.agent_seeds.get(agent, seeds)), []).append(agent)
-        results, summary = [], []
-        for n, group in sorted(groups.items(), reverse=True):
-            part = compare([env], group, seeds=n, workers=args.workers, out=out,
-                           eval_episodes=EVAL_EPISODES, eval_every=every, progress=None, targets=targets,
-                           **{k: v for k, v in kwargs.items() if k != "eval_every"})
-            results += part.results
-            summary += part.summary
-        summary.sort(key=lambda row: agents.index(row["agent"]))
-        failed = [r for r in results if r.status != "ok"]
-        result = SimpleNamespace(results=results, summary=summary, failed=failed)
+        result = compare([env], agents, seeds=seeds, workers=args.workers, out=out,
+                         eval_episodes=EVAL_EPISODES, eval_every=every, progress=None, targets=targets,
+                         agent_seeds={a: n for a, n in args.agent_seeds.items() if a in agents},
+                         **{k: v for k, v in kwargs.items() if k != "eval_every"})
         thresholds[env] = info.reward_threshold if info.reward_threshold is not None else TARGETS.get(env)
         all_results += result.results
         seed_text = ", ".join(f"{row['agent']} {row['seeds']}" for row in result.summary)

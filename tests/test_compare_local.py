@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlkit.errors import RlkitError
 from rlkit.experiments.compare import TIMING_COLUMNS, compare, load_trial
 from rlkit.experiments.stats import bootstrap_ci
 
@@ -174,15 +175,14 @@ def test_ray_backend_without_ray_says_how_to_install(cli, monkeypatch, tmp_path)
     assert code == 2 and "pip install 'rlkit[distributed]'" in stderr
 
 
-def test_trials_are_submitted_seed_by_seed_and_written_agent_by_agent(tmp_path, monkeypatch):
-    """A load change while a compare runs must fall on every agent alike: the executor gets seed 0
-    of every agent, then seed 1, ...; results.csv still lists each agent's seeds together."""
+@pytest.fixture
+def recorded(monkeypatch):
+    """Replace the executor by one that records the submitted (agent, seed) pairs and runs nothing."""
     import importlib
 
     from rlkit.experiments.trial import TrialResult
 
     compare_module = importlib.import_module("rlkit.experiments.compare")  # the attribute is the function
-
     submitted = []
 
     class Recorder:
@@ -194,8 +194,25 @@ def test_trials_are_submitted_seed_by_seed_and_written_agent_by_agent(tmp_path, 
                 yield TrialResult(spec=spec, status="failed", error="not run (test)")
 
     monkeypatch.setattr(compare_module, "make_executor", lambda *args, **kwargs: Recorder())
+    return submitted
+
+
+def test_trials_are_submitted_seed_by_seed_and_written_agent_by_agent(tmp_path, recorded):
+    """A load change while a compare runs must fall on every agent alike: the executor gets seed 0
+    of every agent, then seed 1, ...; results.csv still lists each agent's seeds together."""
     compare(["CartPole-v1"], AGENTS, seeds=3, total_timesteps=256, eval_every=128, eval_episodes=2,
             workers=1, out=tmp_path / "order")
-    assert submitted == [(a, s) for s in range(3) for a in AGENTS]
+    assert recorded == [(a, s) for s in range(3) for a in AGENTS]
     rows = read_rows(tmp_path / "order" / "results.csv")
     assert [(r["agent"], int(r["seed"])) for r in rows] == [(a, s) for a in AGENTS for s in range(3)]
+
+
+def test_agent_seeds_cut_one_agents_seeds(tmp_path, recorded):
+    res = compare(["CartPole-v1"], AGENTS, seeds=3, total_timesteps=256, eval_every=128, eval_episodes=2,
+                  workers=1, out=tmp_path / "cut", agent_seeds={"sb3-ppo": 1})
+    assert sorted(recorded) == [("reinforce", 0), ("reinforce", 1), ("reinforce", 2), ("sb3-ppo", 0)]
+    assert {row["agent"]: row["seeds"] for row in res.summary} == {"reinforce": 3, "sb3-ppo": 1}
+    with pytest.raises(RlkitError, match="not in --agents"):
+        compare(["CartPole-v1"], AGENTS, seeds=3, out=tmp_path / "bad", agent_seeds={"sb3-dqn": 1})
+    with pytest.raises(RlkitError, match=">= 1"):
+        compare(["CartPole-v1"], AGENTS, seeds=3, out=tmp_path / "bad", agent_seeds={"sb3-ppo": 0})

@@ -742,6 +742,7 @@ def compare(
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool | None = False,
     targets: dict[str, float] | None = None,
+    agent_seeds: dict[str, int] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every agent on every env with every seed, under one protocol.
 
@@ -762,6 +763,8 @@ def compare(
         reward threshold; needed for an env without one when several envs are compared). For an
         env without a reward threshold the target is also the threshold of steps / time to
         threshold (Pendulum-v1: -200 is the usual "solved").
+    :param agent_seeds: ``{agent: n}``: run only the first ``n`` of ``seeds`` for that agent (a
+        budget cut for an expensive baseline; the summary shows each agent's own seed count).
     :return: :class:`ExperimentResult`.
 
     Example::
@@ -784,6 +787,13 @@ def compare(
             raise RlkitError(f"override for {agent!r}, which is not in --agents", where="--set")
     check_protocol(eval_episodes, eval_every, total_timesteps)
     seeds = seed_list(seeds)
+    agent_seeds = dict(agent_seeds or {})
+    for agent, n in agent_seeds.items():
+        if agent not in agents:
+            raise RlkitError(f"a seed count for {agent!r}, which is not in --agents", where="agent_seeds")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise RlkitError(f"the seed count of {agent!r} must be an integer >= 1, got {n!r}",
+                             where="agent_seeds")
     make_executor(backend, workers=workers, ray_address=ray_address)  # bad backend / no Ray: fail now
 
     specs, thresholds = [], {}
@@ -794,7 +804,7 @@ def compare(
         budgets = {a: total_timesteps or budget_of(configs[a]) for a in agents}
         every = eval_every or default_eval_every(list(budgets.values()))
         for agent in agents:
-            for seed in seeds:
+            for seed in seeds[:agent_seeds.get(agent, len(seeds))]:
                 specs.append(TrialSpec(agent, env_id, seed, budgets[agent], every, eval_episodes,
                                        configs[agent]))
     targets = dict(targets or {})
