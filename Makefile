@@ -16,6 +16,7 @@ $(BIN)/python:
 # Reinstall only when the metadata or the pins change.
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet --no-deps -c constraints.txt jupyter-server-mathjax  # see pyproject's docs extra
 	touch $@
 
 install: $(VENV)/.installed
