@@ -85,3 +85,47 @@ def test_local_and_ray_give_identical_results(tmp_path):
         b = (remote["folder"] / "trials" / r["trial_id"] / "metrics.csv").read_text().splitlines()
         strip = lambda lines: [",".join(x.split(",")[:3] + x.split(",")[4:]) for x in lines]  # noqa: E731
         assert strip(a) == strip(b)
+
+
+class FakeRay:
+    """Just enough of Ray for RayExecutor: tasks finish in submission order, cancels are recorded."""
+
+    def __init__(self):
+        self.cancelled, self.initialized = [], False
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.initialized = True
+
+    def shutdown(self):
+        self.initialized = False
+
+    def remote(self, **options):
+        return lambda fn: type("Task", (), {"remote": staticmethod(lambda spec: ("ref", spec))})
+
+    def wait(self, pending, num_returns):
+        return pending[:num_returns], pending[num_returns:]
+
+    def get(self, ref):
+        return ref[1]
+
+    def cancel(self, ref):
+        self.cancelled.append(ref[1])
+
+
+def test_ray_executor_cancels_only_unfinished_tasks(monkeypatch):
+    """Ray 2.60's driver dies on a fatal check when a finished task is cancelled as it completes, so a
+    compare that ran to the end cancels nothing, and an interrupted one cancels only what still runs."""
+    from rlkit.experiments import executors
+
+    fake = FakeRay()
+    monkeypatch.setattr(executors, "import_ray", lambda: fake)
+    executor = executors.RayExecutor()
+    assert list(executor.results(["a", "b", "c"])) == ["a", "b", "c"]
+    assert fake.cancelled == [] and not fake.initialized
+    gen = executor.results(["a", "b", "c", "d"])
+    assert next(gen) == "a"
+    gen.close()  # the compare was interrupted after its first result
+    assert fake.cancelled == ["b", "c", "d"] and not fake.initialized

@@ -224,6 +224,7 @@ class RayExecutor:
         ray = self.ray
         started = self._init()
         refs: dict[Any, TrialSpec] = {}
+        pending: list[Any] = []
         stop = _sigterm_raises()
         try:
             stop.__enter__()  # SIGTERM: the finally below cancels the tasks
@@ -239,10 +240,13 @@ class RayExecutor:
                         yield _failed(refs[ref], f"Ray task failed: {type(exc).__name__}: {exc}")
         finally:
             stop.__exit__(None, None, None)
-            for ref in refs:
+            # Only the tasks not yet finished (an interrupted compare). Cancelling a finished task
+            # can race with its completion inside Ray 2.60's driver ("Tried to complete task that
+            # was not pending"), a fatal check that ends the whole process.
+            for ref in pending:
                 try:
                     ray.cancel(ref)
-                except Exception:  # finished or already gone
+                except Exception:  # finished meanwhile or already gone
                     pass
             if started:
                 ray.shutdown()
