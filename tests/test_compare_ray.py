@@ -129,3 +129,19 @@ def test_ray_executor_cancels_only_unfinished_tasks(monkeypatch):
     assert next(gen) == "a"
     gen.close()  # the compare was interrupted after its first result
     assert fake.cancelled == ["b", "c", "d"] and not fake.initialized
+
+
+def test_a_cluster_that_refuses_says_what_token_auth_needs(monkeypatch):
+    from rlkit.errors import RlkitError
+    from rlkit.experiments import executors
+
+    class Refusing(FakeRay):
+        def init(self, **kwargs):
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    monkeypatch.setattr(executors, "import_ray", lambda: Refusing())
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(RlkitError, match=r"join 10\.0\.0\.1:6379: Failed to connect.*RAY_AUTH_MODE=token "
+                                         r"\(here: not set\)") as err:
+        list(executors.RayExecutor("10.0.0.1:6379").results(["a"]))
+    assert err.value.where == "--ray-address"

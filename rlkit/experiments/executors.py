@@ -212,7 +212,13 @@ class RayExecutor:
                 ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count() or 1, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = self.address or "a local Ray"
-            raise RlkitError(f"cannot start or join {where}: {' '.join(str(exc).split())}",
+            hint = ""
+            if self.address:
+                mode = os.environ.get("RAY_AUTH_MODE", "")
+                hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token "
+                        f"(here: {mode or 'not set'}) and the cluster's token on this machine "
+                        "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token), see docs/distributed.md")
+            raise RlkitError(f"cannot start or join {where}: {' '.join(str(exc).split())}{hint}",
                              where="--ray-address") from None
         return True
 
