@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, markdown_table, write_section  # noqa: E402
+from _common import DOCS, machine, markdown_table, write_section  # noqa: E402
 
 from rlkit.experiments.aggregate import aggregate, aggregate_markdown, plot_profiles, references  # noqa: E402
 from rlkit.experiments.compare import compare, env_info, plot_compare, summary_table  # noqa: E402
@@ -238,6 +239,11 @@ def main() -> None:
         text, _ = run_scaling(args)
         print(text)
         parts.append(text)
+    else:  # keep the last measured scaling paragraph instead of dropping it from the page
+        old = re.search(r"^Local executor scaling:.*$", DOCS.read_text() if DOCS.exists() else "", re.M)
+        if old:
+            kept = old.group(0).removesuffix(" (kept from an earlier run: --skip-scaling)")
+            parts.append(kept + " (kept from an earlier run: --skip-scaling)")
     title = "## Compare: REINFORCE vs SB3 on the classic-control suite\n\n"
     write_section("compare", title + "\n\n".join(parts))
 
