@@ -95,8 +95,9 @@ def _stacked_mdp(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: n
 
     No copy: the stacked matrix becomes the solvers' operator (``MDP._P_stack``) and ``P[a]`` are
     views of its rows, so a model of 10^7 states and 4*10^8 transitions costs its arrays and
-    nothing more (the validating constructor would copy them twice). No state is terminal (every
-    generator using this pays a reward in every state).
+    nothing more (the validating constructor would copy them twice). The states are named "0" ..
+    str(S - 1) by :class:`~rlkit.mdp.models.IndexNames` (no 10^7 strings). No state is terminal
+    (every generator using this pays a reward in every state).
     """
     models = _models()
     S, A = R.shape
@@ -110,8 +111,8 @@ def _stacked_mdp(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: n
         m.data, m.indices, m.indptr = data[lo:hi], indices[lo:hi], indptr[a * S:(a + 1) * S + 1] - lo
         P.append(m)
     # the views above share data and indices; only the (S+1) row pointers of each are new
-    mdp = models.MDP._from_validated(P, R, gamma, [str(i) for i in range(S)], actions,
-                                     np.zeros(S, dtype=bool), meta)
+    mdp = models.MDP._from_validated(P, R, gamma, models.IndexNames(S), actions, np.zeros(S, dtype=bool),
+                                     meta)
     mdp.__dict__["_P_stack"] = stack
     return mdp
 
