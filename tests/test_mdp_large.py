@@ -39,3 +39,32 @@ def test_generated_models_name_states_without_a_list_and_keep_it(make):
     assert mdp.with_gamma(0.5).states is mdp.states
     sol = policy_iteration(mdp)
     assert sol.converged and sol.residual < 1e-8
+
+
+def _greedy_reference(Q, current, tol):
+    """The tie rule written the obvious way: an (A, S) mask, its first True, the current kept."""
+    best = Q.max(axis=0)
+    tied = Q >= (best - tol * np.maximum(1.0, np.abs(best)))[None, :]
+    policy = tied.argmax(axis=0)
+    if current is not None:
+        policy = np.where(tied[current, np.arange(Q.shape[1])], current, policy)
+    return policy
+
+
+@pytest.mark.parametrize("A", [1, 2, 5])
+def test_greedy_one_pass_per_action_equals_the_mask_rule(A):
+    from rlkit.mdp.dp import TIE_TOL, _greedy_AS, greedy_policy
+
+    rng = np.random.default_rng(A)
+    S = 4000
+    Q = rng.integers(0, 4, size=(A, S)).astype(float) * 0.5 - 1.0   # many exact ties
+    Q[:, ::7] += rng.normal(0, 1e-11, size=(A, len(Q[0, ::7])))     # ties within the tolerance
+    Q[:, ::5] *= 1e6                                                   # the relative part of the rule
+    Q[0, ::3] -= 1.5 * TIE_TOL * np.maximum(1.0, np.abs(Q[0, ::3]))    # just outside the tolerance
+    current = rng.integers(0, A, size=S)
+    for cur in (None, current):
+        ref = _greedy_reference(Q, cur, TIE_TOL)
+        assert np.array_equal(_greedy_AS(Q, cur), ref)
+        assert np.array_equal(_greedy_AS(Q, cur, best=Q.max(axis=0)), ref)
+        assert np.array_equal(greedy_policy(Q.T, cur), ref)           # the (S, A) view
+    assert len(np.unique(_greedy_AS(Q))) == A                          # the cases cover every action

@@ -100,16 +100,27 @@ def greedy_policy(q: np.ndarray, current: np.ndarray | None = None, tol: float =
     return _greedy_AS(q.T, current, tol)
 
 
-def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TIE_TOL) -> np.ndarray:
-    """:func:`greedy_policy` of ``Q`` in the (A, S) layout (the solvers' own, contiguous per action)."""
-    best = Q.max(axis=0)
-    tied = Q >= (best - tol * np.maximum(1.0, np.abs(best)))[None, :]
-    policy = tied.argmax(axis=0)
+def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TIE_TOL,
+               best: np.ndarray | None = None) -> np.ndarray:
+    """:func:`greedy_policy` of ``Q`` in the (A, S) layout (the solvers' own, contiguous per action).
+
+    One pass per action over (S,) arrays and no (A, S) temporary (at S = 10^7 the mask and its
+    argmax cost a second per call): the lowest tied action is found by writing each tied action's
+    index from the highest to the lowest. ``best``: ``Q.max(axis=0)`` if the caller has it."""
+    A, S = Q.shape
+    if best is None:
+        best = Q.max(axis=0)
+    threshold = np.abs(best)                      # best - tol * max(1, |best|)
+    np.maximum(threshold, 1.0, out=threshold)
+    threshold *= -tol
+    threshold += best
+    policy = np.zeros(S, dtype=np.int64)
+    for a in range(A - 1, -1, -1):
+        np.copyto(policy, a, where=Q[a] >= threshold)
     if current is not None:
         current = np.asarray(current, dtype=np.int64)
-        keep = tied[current, np.arange(Q.shape[1])]
-        policy = np.where(keep, current, policy)
-    return policy.astype(np.int64)
+        np.copyto(policy, current, where=Q[current, np.arange(S)] >= threshold)
+    return policy
 
 
 def bellman_residual(mdp: MDP, v: np.ndarray) -> float:
@@ -442,10 +453,12 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
             v, used = ev.values, ev.info.get("solver", "direct")
         solver = "direct" if used == "direct" else "auto"
         Q = backup.q(v)
-        new = _greedy_AS(Q, current=policy, tol=tol)
+        best = Q.max(axis=0)
+        new = _greedy_AS(Q, current=policy, tol=tol, best=best)
         changed = int(np.count_nonzero(new != policy))
         iterations = k
-        residual = float(np.max(np.abs(Q.max(axis=0) - v)))
+        best -= v
+        residual = float(max(best.max(), -best.min())) if S else 0.0
         _record(history, k, residual, v, keep, policy)
         history[-1]["changed"] = changed
         if changed == 0:
