@@ -246,7 +246,7 @@ class _Backup:
         self.out = np.empty(self.A * self.S)
         self.bytes_per_sweep = self.kernel.bytes if self.kernel is not None else self.stack.nbytes
         self._bufs = [np.empty(self.S), np.empty(self.S)]
-        self._d = np.empty(self.S)
+        self._d, self._gv = np.empty(self.S), np.empty(self.S)   # reused: no 10^7-entry allocation a sweep
 
     def q(self, v: np.ndarray) -> np.ndarray:
         """(A, S) action values (a buffer reused by the next call)."""
@@ -269,7 +269,7 @@ class _Backup:
             np.subtract(new[s0:s1], v[s0:s1], out=d[s0:s1])
             return float(d[s0:s1].min()), float(d[s0:s1].max())
 
-        spans = self.kernel(self.g * v, self.RT, out=self.out, post=post)
+        spans = self.kernel(np.multiply(v, self.g, out=self._gv), self.RT, out=self.out, post=post)
         return new, min(lo for lo, _ in spans), max(hi for _, hi in spans)
 
 

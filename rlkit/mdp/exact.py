@@ -128,10 +128,12 @@ class CSRKernel:
         """Bytes of ``M`` one product reads (values, column indices, row pointers)."""
         return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes)
 
-    def _block(self, s0: int, s1: int, x: np.ndarray, out: np.ndarray, post: Callable | None) -> Any:
+    def _block(self, s0: int, s1: int, x: np.ndarray, b: np.ndarray | float, out: np.ndarray,
+               post: Callable | None) -> Any:
         n, ptr = self.n, self.indptr
         for a in range(self.groups):
             lo, hi = a * n + s0, a * n + s1
+            out[lo:hi] = b if np.ndim(b) == 0 else b[lo:hi]     # csr_matvec adds to what is there
             self._matvec(hi - lo, self.shape[1], ptr[lo:hi + 1], self.indices, self.data, x, out[lo:hi])
         return None if post is None else post(s0, s1)
 
@@ -142,11 +144,12 @@ class CSRKernel:
         x = np.ascontiguousarray(x, dtype=np.float64)
         if out is None:
             out = np.empty(self.shape[0])
-        out[...] = b
+        if np.ndim(b) != 0:
+            b = np.broadcast_to(np.asarray(b, dtype=np.float64), out.shape)
         if len(self.blocks) == 1:
-            results = [self._block(0, self.n, x, out, post)]
+            results = [self._block(0, self.n, x, b, out, post)]
         else:
-            results = list(_pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, out, post),
+            results = list(_pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, b, out, post),
                                                    self.blocks))
         return out if post is None else results
 
@@ -260,11 +263,10 @@ def _solve_sparse_iteration(kernel: CSRKernel, R: np.ndarray, gamma: float, x0: 
     """
     n = kernel.shape[0]
     v = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
-    new = np.empty(n)
+    new, d, gv = np.empty(n), np.empty(n), np.empty(n)
     bound, first = np.inf, None
-    d = np.empty(n)
     for k in range(1, max_sweeps + 1):
-        kernel(gamma * v, R, out=new)
+        kernel(np.multiply(v, gamma, out=gv), R, out=new)
         np.subtract(new, v, out=d)
         shift, bound = span_bounds(float(d.min()), float(d.max()), gamma) if n else (0.0, 0.0)
         new += shift
