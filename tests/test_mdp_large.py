@@ -68,3 +68,31 @@ def test_greedy_one_pass_per_action_equals_the_mask_rule(A):
         assert np.array_equal(_greedy_AS(Q, cur, best=Q.max(axis=0)), ref)
         assert np.array_equal(greedy_policy(Q.T, cur), ref)           # the (S, A) view
     assert len(np.unique(_greedy_AS(Q))) == A                          # the cases cover every action
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_kernel_blocks_and_chunks_equal_the_plain_product(monkeypatch, threads):
+    import scipy.sparse as sp
+
+    from rlkit.mdp import exact
+
+    monkeypatch.setattr(exact, "MIN_BLOCK_NNZ", 1000)     # several blocks ...
+    monkeypatch.setattr(exact, "CHUNK_ROWS", 64)          # ... of several chunks (1024 states each)
+    rng = np.random.default_rng(threads)
+    A, S = 3, 5000
+    M = sp.random_array((A * S, S), density=8 / S, random_state=rng, format="csr")
+    x, b = rng.normal(size=S), rng.normal(size=A * S)
+    kernel = exact.CSRKernel(M, threads, groups=A)
+    assert len(kernel.blocks) == (1 if threads == 1 else 4 * threads) and kernel.chunk == 1024
+    seen = []
+    spans = kernel(x, b, post=lambda c0, c1: seen.append((c0, c1)) or (c0, c1))
+    covered = np.zeros(S, dtype=int)
+    for c0, c1 in seen:
+        covered[c0:c1] += 1
+    assert (covered == 1).all() and sorted(spans) == sorted(seen)
+    assert np.max(np.abs(kernel(x, b) - (b + M @ x))) < 1e-12
+    assert np.max(np.abs(kernel(x, 0.5) - (0.5 + M @ x))) < 1e-12
+    monkeypatch.undo()                                    # one block, one chunk: the same sums, bitwise
+    plain = exact.CSRKernel(M, 1, groups=A)
+    assert len(plain.blocks) == 1 and plain.chunk > S
+    assert np.array_equal(kernel(x, b), plain(x, b))

@@ -75,6 +75,8 @@ def _pool(n: int) -> ThreadPoolExecutor:
 
 #: A row block of a parallel product holds at least this many stored entries.
 MIN_BLOCK_NNZ = 1 << 18
+#: Output rows (all actions together) of one chunk of a block: 256 KB of float64, in a core's L2.
+CHUNK_ROWS = 1 << 15
 
 
 class CSRKernel:
@@ -87,9 +89,9 @@ class CSRKernel:
     delays one small block, not half the product.
 
     ``groups = A`` reads ``M`` as A stacked (S, S) blocks (the (A*S, S) operator of an MDP): a
-    block of the product is then a range of states ``[s0, s1)`` under every action, so that
-    ``post(s0, s1)`` (the max over actions, say) runs on it in the same thread, while it is
-    still in cache.
+    block of the product is then a range of states ``[s0, s1)`` under every action, done in
+    chunks of :data:`CHUNK_ROWS` output rows, so that ``post(c0, c1)`` (the max over actions,
+    say) runs on each chunk in the same thread, while it is still in cache.
 
     :param M: the matrix (``scipy.sparse`` CSR, float64).
     :param threads: threads (see :func:`resolve_threads`).
@@ -111,6 +113,7 @@ class CSRKernel:
         self.threads = int(threads)
         self.groups = int(groups)
         self.n = self.shape[0] // self.groups               # rows per group (states)
+        self.chunk = max(1024, CHUNK_ROWS // max(1, self.groups))   # states per chunk of a block
         n_blocks = min(4 * self.threads, max(1, self.nnz // MIN_BLOCK_NNZ)) if self.threads > 1 else 1
         if n_blocks > 1:
             # entries of states [0, s) under every action, on a grid of states (balanced to 1/64 block)
@@ -129,28 +132,35 @@ class CSRKernel:
         return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes)
 
     def _block(self, s0: int, s1: int, x: np.ndarray, b: np.ndarray | float, out: np.ndarray,
-               post: Callable | None) -> Any:
-        n, ptr = self.n, self.indptr
-        for a in range(self.groups):
-            lo, hi = a * n + s0, a * n + s1
-            out[lo:hi] = b if np.ndim(b) == 0 else b[lo:hi]     # csr_matvec adds to what is there
-            self._matvec(hi - lo, self.shape[1], ptr[lo:hi + 1], self.indices, self.data, x, out[lo:hi])
-        return None if post is None else post(s0, s1)
+               post: Callable | None) -> list:
+        """The rows of states ``[s0, s1)``, in chunks whose output rows (every action) stay in the
+        core's cache from being set to ``b``, through the product's adds, to ``post``."""
+        n, ptr, results = self.n, self.indptr, []
+        for c0 in range(s0, s1, self.chunk):
+            c1 = min(s1, c0 + self.chunk)
+            for a in range(self.groups):
+                lo, hi = a * n + c0, a * n + c1
+                out[lo:hi] = b if np.ndim(b) == 0 else b[lo:hi]     # csr_matvec adds to what is there
+                self._matvec(hi - lo, self.shape[1], ptr[lo:hi + 1], self.indices, self.data, x, out[lo:hi])
+            if post is not None:
+                results.append(post(c0, c1))
+        return results
 
     def __call__(self, x: np.ndarray, b: np.ndarray | float = 0.0, out: np.ndarray | None = None,
                  post: Callable[[int, int], Any] | None = None) -> np.ndarray | list:
         """``b + M @ x`` (``out``, if given, is overwritten and returned); with ``post``, the list of
-        ``post(s0, s1)`` over the blocks instead (``out`` then holds the product)."""
+        ``post(c0, c1)`` over the chunks of states instead (``out`` then holds the product)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         if out is None:
             out = np.empty(self.shape[0])
         if np.ndim(b) != 0:
             b = np.broadcast_to(np.asarray(b, dtype=np.float64), out.shape)
         if len(self.blocks) == 1:
-            results = [self._block(0, self.n, x, b, out, post)]
+            results = self._block(0, self.n, x, b, out, post)
         else:
-            results = list(_pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, b, out, post),
-                                                   self.blocks))
+            per_block = _pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, b, out, post),
+                                                self.blocks)
+            results = [r for rs in per_block for r in rs]
         return out if post is None else results
 
 
