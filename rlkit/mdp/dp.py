@@ -117,9 +117,11 @@ def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TI
     policy = np.zeros(S, dtype=np.int64)
     for a in range(A - 1, -1, -1):
         np.copyto(policy, a, where=Q[a] >= threshold)
-    if current is not None:
+    if current is not None:                       # keep the current action where it is tied too
         current = np.asarray(current, dtype=np.int64)
-        np.copyto(policy, current, where=Q[current, np.arange(S)] >= threshold)
+        other = np.flatnonzero(policy != current)  # usually few states
+        keep = other[Q[current[other], other] >= threshold[other]]
+        policy[keep] = current[keep]
     return policy
 
 

@@ -256,8 +256,10 @@ def span_bounds(lo: float, hi: float, gamma: float) -> tuple[float, float]:
     return k * (hi + lo) / 2.0, k * (hi - lo) / 2.0
 
 
-def _accurate(bound: float, v: np.ndarray) -> bool:
-    scale = max(1.0, float(v.max()), -float(v.min())) if len(v) else 1.0
+def _accurate(bound: float, v: np.ndarray, scale: float | None = None) -> bool:
+    """``bound <= KRYLOV_TOL * max(1, |v|_inf)`` (``scale``: that max, if the caller has it)."""
+    if scale is None:
+        scale = max(1.0, float(v.max()), -float(v.min())) if len(v) else 1.0
     return bool(np.isfinite(bound)) and bound <= KRYLOV_TOL * scale
 
 
@@ -273,21 +275,31 @@ def _solve_sparse_iteration(kernel: CSRKernel, R: np.ndarray, gamma: float, x0: 
     """
     n = kernel.shape[0]
     v = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+    if n == 0:
+        return v, 0.0, 1
     new, d, gv = np.empty(n), np.empty(n), np.empty(n)
     bound, first = np.inf, None
+
+    def post(c0: int, c1: int) -> tuple[float, float, float, float]:
+        # on a chunk still in cache: the change's and the new values' extremes
+        seg = new[c0:c1]
+        np.subtract(seg, v[c0:c1], out=d[c0:c1])
+        return float(d[c0:c1].min()), float(d[c0:c1].max()), float(seg.min()), float(seg.max())
+
     for k in range(1, max_sweeps + 1):
-        kernel(np.multiply(v, gamma, out=gv), R, out=new)
-        np.subtract(new, v, out=d)
-        shift, bound = span_bounds(float(d.min()), float(d.max()), gamma) if n else (0.0, 0.0)
+        stats = kernel(np.multiply(v, gamma, out=gv), R, out=new, post=post)
+        shift, bound = span_bounds(min(t[0] for t in stats), max(t[1] for t in stats), gamma)
         new += shift
         v, new = new, v
-        if _accurate(bound, v):
+        # max |v| after the shift, exactly (rounding is monotone): from the chunks' extremes
+        scale = max(1.0, max(t[3] for t in stats) + shift, -(min(t[2] for t in stats) + shift))
+        if _accurate(bound, v, scale):
             return v, bound, k
         if k == 2:
             first = bound
         if foresee and k >= 6 and first and bound > 0:
             rate = (bound / first) ** (1.0 / (k - 2))
-            target = KRYLOV_TOL * max(1.0, float(np.max(np.abs(v))))
+            target = KRYLOV_TOL * scale
             if rate >= 1.0 or k + np.log(target / bound) / np.log(rate) > max_sweeps:
                 break
     return None, bound, k
