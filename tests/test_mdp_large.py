@@ -96,3 +96,20 @@ def test_kernel_blocks_and_chunks_equal_the_plain_product(monkeypatch, threads):
     plain = exact.CSRKernel(M, 1, groups=A)
     assert len(plain.blocks) == 1 and plain.chunk > S
     assert np.array_equal(kernel(x, b), plain(x, b))
+
+
+@pytest.mark.parametrize("make", [lambda: forest(S=3000), lambda: random_sparse(S=400, A=3, k=5)])
+def test_generated_rewards_and_solution_q_share_the_solvers_buffers(make):
+    from rlkit.mdp import value_iteration
+    from rlkit.mdp.dp import _Backup
+
+    mdp = make()
+    backup = _Backup(mdp, 1)
+    assert np.shares_memory(backup.RT, mdp.R)              # R.T is a view: no (A, S) copy of R
+    assert np.array_equal(backup.RT.reshape(mdp.n_actions, -1), mdp.R.T)
+    for solve in (policy_iteration, value_iteration):
+        sol = solve(mdp)
+        # q is the backup's (A, S) buffer seen as (S, A), and it is right: R + gamma P V
+        ref = mdp.R + mdp.gamma * np.column_stack([m @ sol.values for m in mdp.P])
+        assert sol.q.shape == (mdp.n_states, mdp.n_actions) and not sol.q.flags.c_contiguous
+        assert np.max(np.abs(sol.q - ref)) < 1e-12

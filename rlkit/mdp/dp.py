@@ -467,7 +467,7 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
             converged = True
             break
         policy = new
-    q = Q.T.copy()
+    q = Q.T                                      # (S, A) view of the backup's buffer: no copy
     return Solution(values=v, q=q, policy=policy, iterations=iterations, residual=residual,
                     converged=converged, history=history, method="policy-iteration",
                     seconds=time.perf_counter() - t0,
@@ -600,7 +600,7 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
         else:
             values, k, res, bound, conv = _torch_iterate(mdp, dev, v, tol, max_iter, bounds)
             fp = _FixedPoint(values, k, res, conv, [{"iteration": k, "residual": res}], bound)
-        q = backup.q(fp.values).T.copy()
+        q = backup.q(fp.values).T               # (S, A) view of the backup's buffer: no copy
     return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
                     residual=fp.residual, converged=fp.converged, history=fp.history,
                     method="value-iteration", seconds=time.perf_counter() - t0,
@@ -690,7 +690,7 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
                 else:
                     for _ in range(int(m)):
                         v = mrp.R + g * (mrp.P @ v)
-        q = backup.q(v).T.copy()
+        q = backup.q(v).T                       # (S, A) view of the backup's buffer: no copy
     return Solution(values=v, q=q, policy=greedy_policy(q, current=policy), iterations=iterations,
                     residual=residual, converged=converged, history=history,
                     method="modified-policy-iteration", seconds=time.perf_counter() - t0,

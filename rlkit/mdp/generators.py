@@ -326,7 +326,7 @@ def forest(*, S: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1, gamm
     check_memory(200.0 * S if sparse else 3 * 16.0 * S * S, f"forest with S={S}")
     s = np.arange(S)
     nxt = np.minimum(s + 1, S - 1)
-    R = np.zeros((S, 2))
+    R = np.zeros((S, 2), order="F")                # R.T, the solvers' (A, S) layout, is then a view
     R[S - 1, 0] = r1
     R[:, 1] = 1.0
     R[0, 1] = 0.0
@@ -396,7 +396,7 @@ def random_sparse(*, S: int = 1000, A: int = 4, k: int = 10, seed: int = 0, gamm
         w = data[lo:hi].reshape(r1 - r0, k)
         rng.standard_exponential(out=w)
         w /= w.sum(axis=1, keepdims=True)
-    R = rng.uniform(0.0, 1.0, size=(S, A))
+    R = np.asfortranarray(rng.uniform(0.0, 1.0, size=(S, A)))   # R.T (the solvers' layout): a view
     return _stacked_mdp(indptr, indices, data, R, gamma, [f"a{i}" for i in range(A)],
                         {"description": f"random sparse MDP, S={S}, A={A}, k={k}, seed={seed}"})
 
