@@ -100,16 +100,29 @@ def greedy_policy(q: np.ndarray, current: np.ndarray | None = None, tol: float =
     return _greedy_AS(q.T, current, tol)
 
 
-def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TIE_TOL) -> np.ndarray:
-    """:func:`greedy_policy` of ``Q`` in the (A, S) layout (the solvers' own, contiguous per action)."""
-    best = Q.max(axis=0)
-    tied = Q >= (best - tol * np.maximum(1.0, np.abs(best)))[None, :]
-    policy = tied.argmax(axis=0)
-    if current is not None:
+def _greedy_AS(Q: np.ndarray, current: np.ndarray | None = None, tol: float = TIE_TOL,
+               best: np.ndarray | None = None) -> np.ndarray:
+    """:func:`greedy_policy` of ``Q`` in the (A, S) layout (the solvers' own, contiguous per action).
+
+    One pass per action over (S,) arrays and no (A, S) temporary (at S = 10^7 the mask and its
+    argmax cost a second per call): the lowest tied action is found by writing each tied action's
+    index from the highest to the lowest. ``best``: ``Q.max(axis=0)`` if the caller has it."""
+    A, S = Q.shape
+    if best is None:
+        best = Q.max(axis=0)
+    threshold = np.abs(best)                      # best - tol * max(1, |best|)
+    np.maximum(threshold, 1.0, out=threshold)
+    threshold *= -tol
+    threshold += best
+    policy = np.zeros(S, dtype=np.int64)
+    for a in range(A - 1, -1, -1):
+        np.copyto(policy, a, where=Q[a] >= threshold)
+    if current is not None:                       # keep the current action where it is tied too
         current = np.asarray(current, dtype=np.int64)
-        keep = tied[current, np.arange(Q.shape[1])]
-        policy = np.where(keep, current, policy)
-    return policy.astype(np.int64)
+        other = np.flatnonzero(policy != current)  # usually few states
+        keep = other[Q[current[other], other] >= threshold[other]]
+        policy[keep] = current[keep]
+    return policy
 
 
 def bellman_residual(mdp: MDP, v: np.ndarray) -> float:
@@ -235,7 +248,7 @@ class _Backup:
         self.out = np.empty(self.A * self.S)
         self.bytes_per_sweep = self.kernel.bytes if self.kernel is not None else self.stack.nbytes
         self._bufs = [np.empty(self.S), np.empty(self.S)]
-        self._d = np.empty(self.S)
+        self._d, self._gv = np.empty(self.S), np.empty(self.S)   # reused: no 10^7-entry allocation a sweep
 
     def q(self, v: np.ndarray) -> np.ndarray:
         """(A, S) action values (a buffer reused by the next call)."""
@@ -258,7 +271,7 @@ class _Backup:
             np.subtract(new[s0:s1], v[s0:s1], out=d[s0:s1])
             return float(d[s0:s1].min()), float(d[s0:s1].max())
 
-        spans = self.kernel(self.g * v, self.RT, out=self.out, post=post)
+        spans = self.kernel(np.multiply(v, self.g, out=self._gv), self.RT, out=self.out, post=post)
         return new, min(lo for lo, _ in spans), max(hi for _, hi in spans)
 
 
@@ -442,17 +455,19 @@ def policy_iteration(mdp: MDP, *, tol: float = TIE_TOL, max_iter: int = 1000,
             v, used = ev.values, ev.info.get("solver", "direct")
         solver = "direct" if used == "direct" else "auto"
         Q = backup.q(v)
-        new = _greedy_AS(Q, current=policy, tol=tol)
+        best = Q.max(axis=0)
+        new = _greedy_AS(Q, current=policy, tol=tol, best=best)
         changed = int(np.count_nonzero(new != policy))
         iterations = k
-        residual = float(np.max(np.abs(Q.max(axis=0) - v)))
+        best -= v
+        residual = float(max(best.max(), -best.min())) if S else 0.0
         _record(history, k, residual, v, keep, policy)
         history[-1]["changed"] = changed
         if changed == 0:
             converged = True
             break
         policy = new
-    q = Q.T.copy()
+    q = Q.T                                      # (S, A) view of the backup's buffer: no copy
     return Solution(values=v, q=q, policy=policy, iterations=iterations, residual=residual,
                     converged=converged, history=history, method="policy-iteration",
                     seconds=time.perf_counter() - t0,
@@ -585,7 +600,7 @@ def value_iteration(mdp: MDP, *, tol: float = 1e-8, max_iter: int = 100_000, v0:
         else:
             values, k, res, bound, conv = _torch_iterate(mdp, dev, v, tol, max_iter, bounds)
             fp = _FixedPoint(values, k, res, conv, [{"iteration": k, "residual": res}], bound)
-        q = backup.q(fp.values).T.copy()
+        q = backup.q(fp.values).T               # (S, A) view of the backup's buffer: no copy
     return Solution(values=fp.values, q=q, policy=greedy_policy(q), iterations=fp.iterations,
                     residual=fp.residual, converged=fp.converged, history=fp.history,
                     method="value-iteration", seconds=time.perf_counter() - t0,
@@ -675,7 +690,7 @@ def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_i
                 else:
                     for _ in range(int(m)):
                         v = mrp.R + g * (mrp.P @ v)
-        q = backup.q(v).T.copy()
+        q = backup.q(v).T                       # (S, A) view of the backup's buffer: no copy
     return Solution(values=v, q=q, policy=greedy_policy(q, current=policy), iterations=iterations,
                     residual=residual, converged=converged, history=history,
                     method="modified-policy-iteration", seconds=time.perf_counter() - t0,

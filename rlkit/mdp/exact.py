@@ -75,6 +75,8 @@ def _pool(n: int) -> ThreadPoolExecutor:
 
 #: A row block of a parallel product holds at least this many stored entries.
 MIN_BLOCK_NNZ = 1 << 18
+#: Output rows (all actions together) of one chunk of a block: 256 KB of float64, in a core's L2.
+CHUNK_ROWS = 1 << 15
 
 
 class CSRKernel:
@@ -87,9 +89,9 @@ class CSRKernel:
     delays one small block, not half the product.
 
     ``groups = A`` reads ``M`` as A stacked (S, S) blocks (the (A*S, S) operator of an MDP): a
-    block of the product is then a range of states ``[s0, s1)`` under every action, so that
-    ``post(s0, s1)`` (the max over actions, say) runs on it in the same thread, while it is
-    still in cache.
+    block of the product is then a range of states ``[s0, s1)`` under every action, done in
+    chunks of :data:`CHUNK_ROWS` output rows, so that ``post(c0, c1)`` (the max over actions,
+    say) runs on each chunk in the same thread, while it is still in cache.
 
     :param M: the matrix (``scipy.sparse`` CSR, float64).
     :param threads: threads (see :func:`resolve_threads`).
@@ -111,13 +113,14 @@ class CSRKernel:
         self.threads = int(threads)
         self.groups = int(groups)
         self.n = self.shape[0] // self.groups               # rows per group (states)
+        self.chunk = max(1024, CHUNK_ROWS // max(1, self.groups))   # states per chunk of a block
         n_blocks = min(4 * self.threads, max(1, self.nnz // MIN_BLOCK_NNZ)) if self.threads > 1 else 1
         if n_blocks > 1:
-            ptr = self.indptr.astype(np.int64)
-            per_row = sum(ptr[a * self.n + 1:(a + 1) * self.n + 1] - ptr[a * self.n:(a + 1) * self.n]
-                          for a in range(self.groups))
-            cum = np.concatenate([[0], np.cumsum(per_row)])
-            cuts = np.searchsorted(cum, np.linspace(0, cum[-1], n_blocks + 1)[1:-1])
+            # entries of states [0, s) under every action, on a grid of states (balanced to 1/64 block)
+            grid = np.append(np.arange(0, self.n, max(1, self.n // (64 * n_blocks))), self.n)
+            cum = sum(self.indptr[a * self.n + grid].astype(np.int64) - int(self.indptr[a * self.n])
+                      for a in range(self.groups))
+            cuts = grid[np.searchsorted(cum, np.linspace(0, cum[-1], n_blocks + 1)[1:-1])]
         else:
             cuts = np.zeros(0, dtype=np.int64)
         bounds = np.unique(np.concatenate([[0], cuts, [self.n]]).astype(np.int64))
@@ -128,26 +131,36 @@ class CSRKernel:
         """Bytes of ``M`` one product reads (values, column indices, row pointers)."""
         return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes)
 
-    def _block(self, s0: int, s1: int, x: np.ndarray, out: np.ndarray, post: Callable | None) -> Any:
-        n, ptr = self.n, self.indptr
-        for a in range(self.groups):
-            lo, hi = a * n + s0, a * n + s1
-            self._matvec(hi - lo, self.shape[1], ptr[lo:hi + 1], self.indices, self.data, x, out[lo:hi])
-        return None if post is None else post(s0, s1)
+    def _block(self, s0: int, s1: int, x: np.ndarray, b: np.ndarray | float, out: np.ndarray,
+               post: Callable | None) -> list:
+        """The rows of states ``[s0, s1)``, in chunks whose output rows (every action) stay in the
+        core's cache from being set to ``b``, through the product's adds, to ``post``."""
+        n, ptr, results = self.n, self.indptr, []
+        for c0 in range(s0, s1, self.chunk):
+            c1 = min(s1, c0 + self.chunk)
+            for a in range(self.groups):
+                lo, hi = a * n + c0, a * n + c1
+                out[lo:hi] = b if np.ndim(b) == 0 else b[lo:hi]     # csr_matvec adds to what is there
+                self._matvec(hi - lo, self.shape[1], ptr[lo:hi + 1], self.indices, self.data, x, out[lo:hi])
+            if post is not None:
+                results.append(post(c0, c1))
+        return results
 
     def __call__(self, x: np.ndarray, b: np.ndarray | float = 0.0, out: np.ndarray | None = None,
                  post: Callable[[int, int], Any] | None = None) -> np.ndarray | list:
         """``b + M @ x`` (``out``, if given, is overwritten and returned); with ``post``, the list of
-        ``post(s0, s1)`` over the blocks instead (``out`` then holds the product)."""
+        ``post(c0, c1)`` over the chunks of states instead (``out`` then holds the product)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         if out is None:
             out = np.empty(self.shape[0])
-        out[...] = b
+        if np.ndim(b) != 0:
+            b = np.broadcast_to(np.asarray(b, dtype=np.float64), out.shape)
         if len(self.blocks) == 1:
-            results = [self._block(0, self.n, x, out, post)]
+            results = self._block(0, self.n, x, b, out, post)
         else:
-            results = list(_pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, out, post),
-                                                   self.blocks))
+            per_block = _pool(self.threads).map(lambda blk: self._block(blk[0], blk[1], x, b, out, post),
+                                                self.blocks)
+            results = [r for rs in per_block for r in rs]
         return out if post is None else results
 
 
@@ -243,8 +256,10 @@ def span_bounds(lo: float, hi: float, gamma: float) -> tuple[float, float]:
     return k * (hi + lo) / 2.0, k * (hi - lo) / 2.0
 
 
-def _accurate(bound: float, v: np.ndarray) -> bool:
-    scale = max(1.0, float(np.max(np.abs(v)))) if len(v) else 1.0
+def _accurate(bound: float, v: np.ndarray, scale: float | None = None) -> bool:
+    """``bound <= KRYLOV_TOL * max(1, |v|_inf)`` (``scale``: that max, if the caller has it)."""
+    if scale is None:
+        scale = max(1.0, float(v.max()), -float(v.min())) if len(v) else 1.0
     return bool(np.isfinite(bound)) and bound <= KRYLOV_TOL * scale
 
 
@@ -260,22 +275,31 @@ def _solve_sparse_iteration(kernel: CSRKernel, R: np.ndarray, gamma: float, x0: 
     """
     n = kernel.shape[0]
     v = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
-    new = np.empty(n)
+    if n == 0:
+        return v, 0.0, 1
+    new, d, gv = np.empty(n), np.empty(n), np.empty(n)
     bound, first = np.inf, None
-    d = np.empty(n)
+
+    def post(c0: int, c1: int) -> tuple[float, float, float, float]:
+        # on a chunk still in cache: the change's and the new values' extremes
+        seg = new[c0:c1]
+        np.subtract(seg, v[c0:c1], out=d[c0:c1])
+        return float(d[c0:c1].min()), float(d[c0:c1].max()), float(seg.min()), float(seg.max())
+
     for k in range(1, max_sweeps + 1):
-        kernel(gamma * v, R, out=new)
-        np.subtract(new, v, out=d)
-        shift, bound = span_bounds(float(d.min()), float(d.max()), gamma) if n else (0.0, 0.0)
+        stats = kernel(np.multiply(v, gamma, out=gv), R, out=new, post=post)
+        shift, bound = span_bounds(min(t[0] for t in stats), max(t[1] for t in stats), gamma)
         new += shift
         v, new = new, v
-        if _accurate(bound, v):
+        # max |v| after the shift, exactly (rounding is monotone): from the chunks' extremes
+        scale = max(1.0, max(t[3] for t in stats) + shift, -(min(t[2] for t in stats) + shift))
+        if _accurate(bound, v, scale):
             return v, bound, k
         if k == 2:
             first = bound
         if foresee and k >= 6 and first and bound > 0:
             rate = (bound / first) ** (1.0 / (k - 2))
-            target = KRYLOV_TOL * max(1.0, float(np.max(np.abs(v))))
+            target = KRYLOV_TOL * scale
             if rate >= 1.0 or k + np.log(target / bound) / np.log(rate) > max_sweeps:
                 break
     return None, bound, k

@@ -95,8 +95,9 @@ def _stacked_mdp(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: n
 
     No copy: the stacked matrix becomes the solvers' operator (``MDP._P_stack``) and ``P[a]`` are
     views of its rows, so a model of 10^7 states and 4*10^8 transitions costs its arrays and
-    nothing more (the validating constructor would copy them twice). No state is terminal (every
-    generator using this pays a reward in every state).
+    nothing more (the validating constructor would copy them twice). The states are named "0" ..
+    str(S - 1) by :class:`~rlkit.mdp.models.IndexNames` (no 10^7 strings). No state is terminal
+    (every generator using this pays a reward in every state).
     """
     models = _models()
     S, A = R.shape
@@ -110,8 +111,8 @@ def _stacked_mdp(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: n
         m.data, m.indices, m.indptr = data[lo:hi], indices[lo:hi], indptr[a * S:(a + 1) * S + 1] - lo
         P.append(m)
     # the views above share data and indices; only the (S+1) row pointers of each are new
-    mdp = models.MDP._from_validated(P, R, gamma, [str(i) for i in range(S)], actions,
-                                     np.zeros(S, dtype=bool), meta)
+    mdp = models.MDP._from_validated(P, R, gamma, models.IndexNames(S), actions, np.zeros(S, dtype=bool),
+                                     meta)
     mdp.__dict__["_P_stack"] = stack
     return mdp
 
@@ -325,7 +326,7 @@ def forest(*, S: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1, gamm
     check_memory(200.0 * S if sparse else 3 * 16.0 * S * S, f"forest with S={S}")
     s = np.arange(S)
     nxt = np.minimum(s + 1, S - 1)
-    R = np.zeros((S, 2))
+    R = np.zeros((S, 2), order="F")                # R.T, the solvers' (A, S) layout, is then a view
     R[S - 1, 0] = r1
     R[:, 1] = 1.0
     R[0, 1] = 0.0
@@ -395,7 +396,7 @@ def random_sparse(*, S: int = 1000, A: int = 4, k: int = 10, seed: int = 0, gamm
         w = data[lo:hi].reshape(r1 - r0, k)
         rng.standard_exponential(out=w)
         w /= w.sum(axis=1, keepdims=True)
-    R = rng.uniform(0.0, 1.0, size=(S, A))
+    R = np.asfortranarray(rng.uniform(0.0, 1.0, size=(S, A)))   # R.T (the solvers' layout): a view
     return _stacked_mdp(indptr, indices, data, R, gamma, [f"a{i}" for i in range(A)],
                         {"description": f"random sparse MDP, S={S}, A={A}, k={k}, seed={seed}"})
 

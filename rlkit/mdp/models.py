@@ -18,7 +18,8 @@ the first offending action/state and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -42,7 +43,7 @@ from rlkit.mdp.facts import (
 )
 from rlkit.seeding import SeedLike, as_generator
 
-__all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL", "check_csr_arrays",
+__all__ = ["MarkovChain", "MRP", "MDP", "IndexNames", "ROW_SUM_TOL", "check_csr_arrays",
            # the typed facts (rlkit.mdp.facts)
            "LEGACY_META_KEYS", "ModelMeta", "check_fact", "reachable_states", "start_distribution"]
 
@@ -50,6 +51,72 @@ __all__ = ["MarkovChain", "MRP", "MDP", "ROW_SUM_TOL", "check_csr_arrays",
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
+
+class IndexNames(Sequence):
+    """The names ``"0", "1", ..., str(n - 1)`` as a sequence that makes each name when asked.
+
+    A generated model of 10^7 states would otherwise hold 10^7 Python strings (about 600 MB and
+    seconds to build) that no solver reads. It behaves as the list of those names (indexing,
+    slices as lists, iteration, ``in``, ``index``, ``==`` with a list); ``list(names)`` makes them.
+
+    Example::
+
+        >>> from rlkit.mdp.models import IndexNames
+        >>> names = IndexNames(4)
+        >>> names[1], names[-1], names[1:3], "2" in names, names.index("3"), names == ["0", "1", "2", "3"]
+        ('1', '3', ['1', '2'], True, 3, True)
+    """
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [str(j) for j in range(self.n)[i]]
+        return str(range(self.n)[operator.index(i)])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(str, range(self.n))
+
+    def _position(self, name: Any) -> int:
+        if isinstance(name, str) and name.isdigit() and str(int(name)) == name and int(name) < self.n:
+            return int(name)
+        return -1
+
+    def __contains__(self, name: Any) -> bool:
+        return self._position(name) >= 0
+
+    def index(self, name: Any, start: int = 0, stop: int | None = None) -> int:
+        i = self._position(name)
+        if i < 0 or not start <= i < (self.n if stop is None else stop):
+            raise ValueError(f"{name!r} is not in the names")
+        return i
+
+    def count(self, name: Any) -> int:
+        return int(name in self)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, IndexNames):
+            return self.n == other.n
+        if isinstance(other, (list, tuple)):
+            return len(other) == self.n and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  (compares equal to a list, which is unhashable)
+
+    def __repr__(self) -> str:
+        return f"IndexNames({self.n})"
+
+
+def _own_names(states: Sequence[str]) -> Sequence[str]:
+    """The names a model built from validated parts keeps: a list copy, or :class:`IndexNames` itself."""
+    return states if isinstance(states, IndexNames) else list(states)
+
 
 def _names(names: Sequence[Any] | None, n: int, field: str, prefix: str) -> list[str]:
     """Default names ``prefix0, prefix1, ...`` or the user's names, checked: length and unique."""
@@ -314,7 +381,7 @@ class MarkovChain(_Facts):
     @classmethod
     def _from_validated(cls, P: Any, states: list[str], meta: Any = None) -> MarkovChain:
         obj = cls.__new__(cls)
-        obj.P, obj.states = P, list(states)
+        obj.P, obj.states = P, _own_names(states)
         _take_facts(obj, meta)
         return obj
 
@@ -639,7 +706,7 @@ class MRP(_Facts):
     def _from_validated(cls, P: Any, R: np.ndarray, gamma: float, states: list[str], terminal: np.ndarray,
                         meta: Any = None) -> MRP:
         obj = cls.__new__(cls)
-        obj.P, obj.R, obj.gamma, obj.states = P, R, float(gamma), list(states)
+        obj.P, obj.R, obj.gamma, obj.states = P, R, float(gamma), _own_names(states)
         obj.terminal = terminal
         _take_facts(obj, meta)
         obj._chain = MarkovChain._from_validated(P, obj.states, obj.meta)
@@ -867,7 +934,7 @@ class MDP(_Facts):
                         terminal: np.ndarray, meta: Any = None) -> MDP:
         obj = cls.__new__(cls)
         obj.P, obj.R, obj.gamma = P, R, float(gamma)
-        obj.states, obj.actions = list(states), list(actions)
+        obj.states, obj.actions = _own_names(states), list(actions)
         obj.terminal = terminal
         _take_facts(obj, meta)
         return obj
