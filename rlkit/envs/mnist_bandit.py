@@ -61,25 +61,6 @@ def draw_indices(keys: np.ndarray, draws: np.ndarray, n: int) -> np.ndarray:
     return (splitmix64(np.array(keys, dtype=np.uint64, ndmin=1) ^ counter) % np.uint64(n)).astype(np.int64)
 
 
-def _check_args(split: str, episode_length: Any, obs_layout: Any, render_mode: Any, modes: list[str]) -> None:
-    if split not in _SPLITS:
-        raise RlkitError(f"rlkit/MNISTBandit-v0: split must be 'train' or 'test', got {split!r}")
-    if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or (
-        episode_length < 1
-    ):
-        raise RlkitError(
-            f"rlkit/MNISTBandit-v0: episode_length must be an int >= 1, got {episode_length!r}"
-        )
-    if not isinstance(obs_layout, str) or obs_layout not in _LAYOUTS:
-        raise RlkitError(
-            f"rlkit/MNISTBandit-v0: obs_layout must be one of {sorted(_LAYOUTS)}, got {obs_layout!r}"
-        )
-    if render_mode is not None and render_mode not in modes:
-        raise RlkitError(
-            f"rlkit/MNISTBandit-v0: render_mode must be None or 'rgb_array', got {render_mode!r}"
-        )
-
-
 def _load(split: str, dataset: str, data_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
     """Load (images uint8 (N,28,28), labels int64 (N,)) once per process and keep them."""
     from rlkit.supervised.data import _check_dataset, load_mnist
@@ -103,6 +84,32 @@ def _load(split: str, dataset: str, data_dir: str | os.PathLike | None) -> tuple
         labels.setflags(write=False)
         _CACHE[key] = (images, labels)
     return _CACHE[key]
+
+
+def _setup(env: Any, split: str = "train", episode_length: int = 1, data_dir: str | os.PathLike | None = None,
+           dataset: str = "mnist", obs_layout: str = "hw", render_mode: str | None = None) -> spaces.Box:
+    """Check the constructor arguments of both bandit classes, set them on ``env`` and load the
+    split; return one observation's space."""
+    if split not in _SPLITS:
+        raise RlkitError(f"rlkit/MNISTBandit-v0: split must be 'train' or 'test', got {split!r}")
+    if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or (
+        episode_length < 1
+    ):
+        raise RlkitError(
+            f"rlkit/MNISTBandit-v0: episode_length must be an int >= 1, got {episode_length!r}"
+        )
+    if not isinstance(obs_layout, str) or obs_layout not in _LAYOUTS:
+        raise RlkitError(
+            f"rlkit/MNISTBandit-v0: obs_layout must be one of {sorted(_LAYOUTS)}, got {obs_layout!r}"
+        )
+    if render_mode is not None and render_mode not in env.metadata["render_modes"]:
+        raise RlkitError(
+            f"rlkit/MNISTBandit-v0: render_mode must be None or 'rgb_array', got {render_mode!r}"
+        )
+    env.split, env.episode_length, env.dataset = split, int(episode_length), dataset
+    env.obs_layout, env.render_mode = obs_layout, render_mode
+    env.images, env.labels = _load(split, dataset, data_dir)
+    return spaces.Box(0, 255, shape=_LAYOUTS[obs_layout], dtype=np.uint8)
 
 
 class MNISTBanditEnv(gym.Env):
@@ -143,14 +150,8 @@ class MNISTBanditEnv(gym.Env):
         obs_layout: str = "hw",
         render_mode: str | None = None,
     ) -> None:
-        _check_args(split, episode_length, obs_layout, render_mode, self.metadata["render_modes"])
-        self.split = split
-        self.episode_length = int(episode_length)
-        self.dataset = dataset
-        self.obs_layout = obs_layout
-        self.render_mode = render_mode
-        self.images, self.labels = _load(split, dataset, data_dir)
-        self.observation_space = spaces.Box(0, 255, shape=_LAYOUTS[obs_layout], dtype=np.uint8)
+        self.observation_space = _setup(self, split, episode_length, data_dir, dataset, obs_layout,
+                                        render_mode)
         self.action_space = spaces.Discrete(10)
         self._index = 0
         self._t = 0
@@ -218,7 +219,8 @@ class MNISTBanditVectorEnv(VectorEnv):
     :param autoreset_mode: see above.
     :param max_episode_steps: truncate episodes after this many steps (as Gymnasium's ``TimeLimit``
         on the single env); None: episodes end only after ``episode_length`` images.
-    Other parameters: those of :class:`MNISTBanditEnv`.
+    :param env_kwargs: the keyword arguments of :class:`MNISTBanditEnv` (``split``,
+        ``episode_length``, ``data_dir``, ``dataset``, ``obs_layout``, ``render_mode``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -226,18 +228,14 @@ class MNISTBanditVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        split: str = "train",
-        episode_length: int = 1,
-        data_dir: str | os.PathLike | None = None,
-        dataset: str = "mnist",
-        obs_layout: str = "hw",
-        render_mode: str | None = None,
+        *,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
+        **env_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise RlkitError(f"rlkit/MNISTBandit-v0: num_envs must be an int >= 1, got {num_envs!r}")
-        _check_args(split, episode_length, obs_layout, render_mode, self.metadata["render_modes"])
+        self.single_observation_space = _setup(self, **env_kwargs)
         mode = next((m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
                      if autoreset_mode in (m, m.value)), None)
         if mode is None:
@@ -245,11 +243,7 @@ class MNISTBanditVectorEnv(VectorEnv):
                              f"DISABLED, got {autoreset_mode!r}")
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.num_envs = int(num_envs)
-        self.split, self.episode_length, self.dataset = split, int(episode_length), dataset
-        self.obs_layout, self.render_mode = obs_layout, render_mode
-        self.images, self.labels = _load(split, dataset, data_dir)
-        self._obs_shape = _LAYOUTS[obs_layout]
-        self.single_observation_space = spaces.Box(0, 255, shape=self._obs_shape, dtype=np.uint8)
+        self._obs_shape = self.single_observation_space.shape
         self.single_action_space = spaces.Discrete(10)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
