@@ -50,7 +50,8 @@ def run_variant(name: str, policy: dict, hp: dict, images, labels, args, *, pret
     check = args.pre_check_every if pretrained else args.check_every
     budget = args.pre_max_steps if pretrained else args.max_steps
     first = _accuracy(agent, images, labels)
-    st = {"best": first, "reached": None, "early": None, "acc": first, "next": check, "checks": 0.0}
+    st = {"best": first, "reached": (0, 0.0) if first >= TARGET else None, "early": None, "acc": first,
+          "next": check, "checks": 0.0}
     t0 = time.perf_counter()
 
     def seconds() -> float:
@@ -84,15 +85,18 @@ def run_variant(name: str, policy: dict, hp: dict, images, labels, args, *, pret
             "steps_per_s": agent.num_timesteps / trained if trained else float("nan")}
 
 
+def _describe_run(sup_dir: Path) -> str:
+    done = json.loads((sup_dir / "result.json").read_text())
+    sub = json.loads((sup_dir / "config.json").read_text()).get("train_subset")
+    return (f"supervised CNN ({done['model']}, a run made beforehand): {done['epochs']} "
+            f"epoch(s) on {sub or 60000:,} images, {done['test_accuracy']:.2%} test accuracy, "
+            f"{done['seconds']:.0f} s")
+
+
 def _supervised_source(args, tmp: str) -> tuple[Path, str]:
     """The supervised run the pretrained variants start from (trained here unless ``--sup-run``)."""
     if args.sup_run:
-        sup_dir = Path(args.sup_run)
-        done = json.loads((sup_dir / "result.json").read_text())
-        sub = json.loads((sup_dir / "config.json").read_text()).get("train_subset")
-        return sup_dir, (f"supervised CNN ({done['model']}, a run made beforehand): {done['epochs']} "
-                         f"epoch(s) on {sub or 60000:,} images, {done['test_accuracy']:.2%} test accuracy, "
-                         f"{done['seconds']:.0f} s")
+        return Path(args.sup_run), _describe_run(Path(args.sup_run))
     import torch
 
     from rlkit.supervised.train import fit
@@ -113,6 +117,8 @@ def main() -> None:
     ap.add_argument("--sup-epochs", type=int, default=1)
     ap.add_argument("--sup-images", type=int, default=None, help="supervised training images (all: None)")
     ap.add_argument("--sup-run", default=None, help="reuse this `rlkit supervised train` run folder")
+    ap.add_argument("--fine-run", default=None,
+                    help="another supervised run for a second fine-tuned row (`fine-tuned-2`)")
     ap.add_argument("--test-images", type=int, default=2000)
     ap.add_argument("--check-every", type=int, default=16384)
     ap.add_argument("--pre-check-every", type=int, default=1024)
@@ -126,7 +132,9 @@ def main() -> None:
     ap.add_argument("--variants", default="scratch,frozen,frozen-head,fine-tuned")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--frozen-lr", type=float, default=0.01,
-                    help="learning rate of the frozen variants (only the head trains)")
+                    help="learning rate of the frozen variant (only its new head trains)")
+    ap.add_argument("--frozen-head-lr", type=float, default=1e-4,
+                    help="learning rate of the frozen-head variant (the classifier's head trains on)")
     ap.add_argument("--fine-lr", type=float, default=1e-4, help="learning rate of the fine-tuned variant")
     ap.add_argument("--pre-baseline", default="mean", choices=("mean", "value", "preset"),
                     help="baseline of the pretrained variants (preset: the preset's). A new value head "
@@ -165,7 +173,13 @@ def main() -> None:
             "frozen-head": {**keep, "init": str(sup_dir), "freeze": True, "init_head": True},
             "fine-tuned": {**keep, "init": str(sup_dir), "init_head": True},
         }
-        lrs = {"frozen": args.frozen_lr, "frozen-head": args.frozen_lr, "fine-tuned": args.fine_lr}
+        if args.fine_run:
+            variants["fine-tuned-2"] = {**keep, "init": str(args.fine_run), "init_head": True}
+            sup_note += f"; `fine-tuned-2` starts from another {_describe_run(Path(args.fine_run))}"
+            if "fine-tuned-2" not in args.variants:
+                args.variants += ",fine-tuned-2"
+        lrs = {"frozen": args.frozen_lr, "frozen-head": args.frozen_head_lr, "fine-tuned": args.fine_lr,
+               "fine-tuned-2": args.fine_lr}
         for name in args.variants.split(","):
             lr = lrs.get(name, hp["learning_rate"])
             ent = hp.get("ent_coef", 0.0) if name == "scratch" else args.pre_ent
