@@ -109,6 +109,136 @@ def test_vector_env_and_render(test_split):
     assert frame.shape == (28, 28, 3) and np.array_equal(frame[..., 0], obs)
 
 
+# -- the native vector env -------------------------------------------------------------------------
+
+
+def _singles_vs_vector(path, n, episode_length, steps, seed):
+    """Step N single envs and the native vector env with the same seeds and actions (resets of
+    the finished sub-envs with fresh seeds, as rlkit's collector does); compare everything."""
+    from gymnasium.vector import AutoresetMode
+
+    from rlkit.envs.mnist_bandit import MNISTBanditEnv, MNISTBanditVectorEnv
+
+    kw = {"split": "test", "data_dir": path, "episode_length": episode_length}
+    venv = MNISTBanditVectorEnv(n, autoreset_mode=AutoresetMode.DISABLED, **kw)
+    singles = [MNISTBanditEnv(**kw) for _ in range(n)]
+    rng = np.random.default_rng(seed)
+    seeds = [int(s) for s in rng.integers(0, 2**31, n)]
+    obs, info = venv.reset(seed=seeds)
+    loop = [e.reset(seed=s) for e, s in zip(singles, seeds, strict=True)]
+    assert np.array_equal(obs, np.stack([o for o, _ in loop]))
+    assert np.array_equal(info["obs_label"], [i["obs_label"] for _, i in loop])
+    shown = [info["index"]]
+    for _ in range(steps):
+        actions = rng.integers(0, 10, n)
+        obs, reward, term, trunc, info = venv.step(actions)
+        loop = [e.step(int(a)) for e, a in zip(singles, actions, strict=True)]
+        assert np.array_equal(obs, np.stack([s[0] for s in loop]))
+        assert np.array_equal(reward, [s[1] for s in loop]) and reward.dtype == np.float64
+        assert np.array_equal(term, [s[2] for s in loop]) and not trunc.any()
+        for key in ("label", "correct", "obs_label", "index"):
+            assert np.array_equal(info[key], [s[4][key] for s in loop]), key
+        if term.any():
+            fresh = [int(s) if d else None for s, d in zip(rng.integers(0, 2**31, n), term, strict=True)]
+            obs, info = venv.reset(seed=fresh, options={"reset_mask": term})
+            for i in np.flatnonzero(term):
+                o, inf = singles[i].reset(seed=fresh[i])
+                assert np.array_equal(obs[i], o) and info["index"][i] == inf["index"]
+        shown.append(info["index"])
+    return np.concatenate(shown)
+
+
+@pytest.mark.parametrize("episode_length", [1, 3])
+def test_native_vector_env_equals_a_loop_of_single_envs(test_split, episode_length):
+    path, images, labels = test_split
+    shown = _singles_vs_vector(path, 7, episode_length, 40, seed=episode_length)
+    assert len(np.unique(shown)) > 0.9 * len(shown)  # fresh images, not one repeated
+
+
+def test_native_vector_env_pairs_images_with_labels_and_draws_uniformly(test_split):
+    path, images, labels = test_split
+    venv = gym.make_vec("rlkit/MNISTBandit-v0", num_envs=500, split="test", data_dir=path)
+    from rlkit.envs.mnist_bandit import MNISTBanditVectorEnv
+
+    assert isinstance(venv.unwrapped, MNISTBanditVectorEnv)  # gymnasium picks the native one
+    obs, info = venv.reset(seed=3)
+    drawn = []
+    for k in range(12):
+        assert np.array_equal(obs, images[info["index"]])
+        assert np.array_equal(info["obs_label"], labels[info["index"]])
+        drawn.append(info["index"])
+        wrong = k % 2 == 1
+        actions = (info["obs_label"] + wrong) % 10
+        obs, reward, term, trunc, info = venv.step(actions)
+        assert term.all() and not trunc.any() and np.all(reward == float(not wrong))
+        # NEXT_STEP (Gymnasium's default): the next step resets; its action is ignored
+        obs, reward, term, trunc, info = venv.step(np.zeros(500, dtype=np.int64))
+        assert not term.any() and np.all(reward == 0.0)
+    a = np.concatenate(drawn)
+    n = len(a)
+    share = np.bincount(labels, minlength=10) / len(labels)
+    counts = np.bincount(labels[a], minlength=10)
+    assert np.all(np.abs(counts - n * share) <= 5 * np.sqrt(n * share * (1 - share)))
+    # an int seed gives sub-env i the seed s + i, as SyncVectorEnv does
+    single = rlkit.envs.make("rlkit/MNISTBandit-v0", split="test", data_dir=path)
+    venv.reset(seed=3)
+    assert venv.reset(seed=3)[1]["index"][4] == single.reset(seed=7)[1]["index"]
+    venv.close()
+
+
+def test_native_vector_env_bad_input(test_split):
+    path, _, _ = test_split
+    from rlkit.envs.mnist_bandit import MNISTBanditVectorEnv
+
+    venv = MNISTBanditVectorEnv(3, split="test", data_dir=path)
+    venv.reset(seed=0)
+    for bad in ([0, 1, 10], [0, 1], [0.5, 1, 2], ["a", "b", "c"]):
+        with pytest.raises(RlkitError, match="actions"):
+            venv.step(np.array(bad))
+    with pytest.raises(RlkitError, match="reset_mask"):
+        venv.reset(options={"reset_mask": np.ones(2, dtype=bool)})
+    with pytest.raises(RlkitError, match="seeds"):
+        venv.reset(seed=[1, 2])
+    with pytest.raises(RlkitError, match="num_envs"):
+        MNISTBanditVectorEnv(0, data_dir=path)
+    with pytest.raises(RlkitError, match="autoreset_mode"):
+        MNISTBanditVectorEnv(2, data_dir=path, autoreset_mode="SameStep")
+    with pytest.raises(RlkitError, match="episode_length"):
+        MNISTBanditVectorEnv(2, data_dir=path, episode_length=0)
+    from rlkit.agents.rollout import make_vec_env
+
+    with pytest.raises(RlkitError, match="bogus"):  # the agent's route: one error line, not a TypeError
+        make_vec_env("rlkit/MNISTBandit-v0", 2, env_kwargs={"bogus": 1, "data_dir": path})
+
+
+def test_the_agent_collects_from_the_native_vector_env_and_resumes_exactly(test_split):
+    """Episodes of 3 images in batches of 2 steps: episodes run across batches, so a resume must
+    replay them (seeded reset + actions) in the native vector env."""
+    from rlkit.agents.reinforce import Reinforce
+    from rlkit.envs.mnist_bandit import MNISTBanditVectorEnv
+
+    path, images, labels = test_split
+    hp = {"n_envs": 4, "n_steps": 2, "baseline": "mean", "learning_rate": 1e-3,
+          "env_kwargs": {"split": "test", "data_dir": str(path), "episode_length": 3}}
+    policy = {"net": {"type": "mlp", "hidden": [16]}}
+    ref = Reinforce(policy, "rlkit/MNISTBandit-v0", seed=2, **hp)
+    assert isinstance(ref.envs, MNISTBanditVectorEnv)
+    ref.learn(8 * 5)  # 5 batches: every sub-env is mid-episode after an odd number of steps
+    state = ref.get_state()
+    assert any(len(a) for a in state["collector"]["episode_actions"])  # mid-episode: a replay is needed
+    other = Reinforce(policy, "rlkit/MNISTBandit-v0", seed=99, **hp)
+    other.set_state(state)
+    a, b = ref.collect(), other.collect()
+    for key in ("obs", "actions", "rewards", "terminated", "starts"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    # the collector pairs each stored image with the action taken on it and its reward
+    label_of = {img.tobytes(): int(y) for img, y in zip(images, labels, strict=True)}
+    shown = np.array([[label_of[o.tobytes()] for o in row] for row in a.obs])
+    assert np.array_equal(a.rewards, (a.env_actions == shown).astype(float))
+    ref.close()
+    other.close()
+
+
 def test_bad_arguments(test_split, tmp_path):
     path, _, _ = test_split
     with pytest.raises(RlkitError, match="split"):

@@ -67,7 +67,7 @@ def test_weights_are_copied_and_the_head_is_kept_or_new(sup_run):
         from rlkit.supervised.train import load_checkpoint as load_classifier
 
         net, _ = load_classifier(sup_run)
-        images = torch.from_numpy(kept.envs.envs[0].unwrapped.images[:300].copy())
+        images = torch.from_numpy(kept.envs.unwrapped.images[:300].copy())
         with torch.no_grad():
             want = net(images).argmax(1).numpy()
         got, _ = kept.predict(images.numpy(), deterministic=True)

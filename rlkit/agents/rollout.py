@@ -356,7 +356,11 @@ class Collector:
 
     # -- checkpoints -----------------------------------------------------------------------------
     def env_rng_states(self) -> list[Any]:
-        """The bit-generator state of every sub-env's ``np_random`` (plain dicts of ints)."""
+        """The bit-generator state of every sub-env's ``np_random`` (plain dicts of ints), or the
+        sub-env states of a native vector env that reports them (``sub_env_states()``)."""
+        own = getattr(self.envs.unwrapped, "sub_env_states", None)
+        if own is not None:
+            return own()
         return [g.bit_generator.state for g in self.envs.get_attr("np_random")]
 
     def state_dict(self) -> dict[str, Any]:
@@ -466,6 +470,25 @@ def _make_one(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
     return rlkit.envs.make(env_id, **env_kwargs)
 
 
+def _native_vec_env(env_id: str, n_envs: int, env_kwargs: dict[str, Any]) -> gym.vector.VectorEnv | None:
+    """rlkit's own batched vector env of an rlkit env (its registered ``vector_entry_point``, such
+    as the MNIST bandit's), or None. Other envs' vector entry points (Gymnasium's CartPole has
+    one) are not used: their sub-envs do not replay from seeds the way the collector needs."""
+    import rlkit.envs
+
+    env_id = env_id.removeprefix("gym:")
+    if "vector_entry_point" not in rlkit.envs.ENV_SPECS.get(env_id, {}):
+        return None
+    rlkit.envs.register_envs()
+    try:
+        return gym.make_vec(env_id, n_envs, vectorization_mode="vector_entry_point",
+                            autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise RlkitError(f"{env_id}: {str(exc).splitlines()[0]}", where="env_kwargs") from exc
+        raise
+
+
 def make_vec_env(
     env: Any, n_envs: int = 1, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
 ) -> tuple[gym.vector.VectorEnv, str | None]:
@@ -475,7 +498,8 @@ def make_vec_env(
         :class:`gymnasium.Env` (copied from its spec when ``n_envs > 1``) or a vector env created
         with ``autoreset_mode=DISABLED`` (used as is).
     :param n_envs: number of sub-envs.
-    :param vectorization: ``"sync"`` (one process; fastest for cheap envs) or ``"async"`` (one
+    :param vectorization: ``"sync"`` (one process; fastest for cheap envs; an rlkit env with a
+        native batched vector env, ``rlkit/MNISTBandit-v0``, gets that one) or ``"async"`` (one
         process per sub-env).
     :param env_kwargs: keyword arguments of :func:`gymnasium.make`.
     :returns: (vector env, env id or None).
@@ -514,6 +538,9 @@ def make_vec_env(
         raise RlkitError(
             f"env must be an env id, a gymnasium.Env or a VectorEnv, got {type(env).__name__}", where="env"
         )
+    native = _native_vec_env(env, n_envs, env_kwargs) if vectorization == "sync" else None
+    if native is not None:
+        return native, env
     fns = [functools.partial(_make_one, env, env_kwargs) for _ in range(n_envs)]
     if vectorization == "async":
         _make_one(env, env_kwargs).close()  # unknown ids and bad kwargs fail here, with an RlkitError

@@ -1,7 +1,8 @@
 """rlkit's Gymnasium environments, registered under the ``rlkit/`` namespace on import.
 
 * ``rlkit/MNISTBandit-v0`` -- :class:`~rlkit.envs.mnist_bandit.MNISTBanditEnv`: a 28x28 digit in,
-  its label out, reward 1 when right (one image per episode; ``episode_length=N`` for more).
+  its label out, reward 1 when right (one image per episode; ``episode_length=N`` for more);
+  ``gymnasium.make_vec`` gives the native :class:`~rlkit.envs.mnist_bandit.MNISTBanditVectorEnv`.
 * ``rlkit/TabularMDP-v0`` -- :class:`~rlkit.envs.tabular_env.TabularMDPEnv`: any model of
   :mod:`rlkit.mdp` (``spec=`` catalog name, file or ``gym:<EnvId>``; or ``mdp=`` a model) with
   ``Discrete`` observations; ``max_episode_steps=1000``.
@@ -33,6 +34,7 @@ from rlkit.errors import RlkitError
 ENV_SPECS: dict[str, dict[str, Any]] = {
     "rlkit/MNISTBandit-v0": {
         "entry_point": "rlkit.envs.mnist_bandit:MNISTBanditEnv",
+        "vector_entry_point": "rlkit.envs.mnist_bandit:MNISTBanditVectorEnv",
         "reward_threshold": 0.97,
     },
     "rlkit/TabularMDP-v0": {

@@ -139,7 +139,7 @@ class _EvalEnvs:
 
         _register_rlkit_envs(env_id)
         self.vec, _ = make_vec_env(env_id, n, "sync")
-        spec = self.vec.envs[0].spec
+        spec = (self.vec.envs[0] if hasattr(self.vec, "envs") else self.vec).spec  # native vector envs too
         limit = spec.max_episode_steps if spec is not None else None
         self.max_steps = int(limit) if limit else 100_000
 
