@@ -230,3 +230,44 @@ def test_modified_policy_iteration_start_history_and_max_iter():
     for _ in range(2):                                    # then m = 2 partial evaluation sweeps
         v = R0 + mdp.gamma * P0 @ v
     np.testing.assert_allclose(cut.values, v, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# the shared sweep loop (mutants of dp._iterate and dp._stop_rule)
+# ----------------------------------------------------------------------------------------------
+
+MACQUEEN = ("MacQueen bounds: V_k+1 = TV_k + gamma/(1-gamma) (max+min)(TV_k - V_k)/2 and "
+            "gamma/(1-gamma) * span(TV_k - V_k)/2 < tol, so |V - V*| < tol")
+SUP_NORM = "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
+RESIDUAL = "residual: |V_k+1 - V_k| < tol (gamma = 1, no contraction bound)"
+
+
+def one_state(gamma=0.5):
+    """One state, one action, reward 1, a self-loop: V_k = 2 - 2**(1-k) from V_0 = 0."""
+    return MDP(np.ones((1, 1, 1)), [[1.0]], gamma)
+
+
+def test_the_sweeps_stop_at_the_first_bound_strictly_below_tol():
+    # gamma = 1/2: the sup-norm bound is gamma/(1-gamma) = 1 times the change; the changes are
+    # 1, 1/2, 1/4 (exact in binary), so with tol = 1/2 the third sweep is the first below tol
+    from rlkit.mdp import gauss_seidel
+
+    for sol in (value_iteration(one_state(), tol=0.5, bounds=False), gauss_seidel(one_state(), tol=0.5)):
+        assert (sol.iterations, sol.values.tolist(), sol.residual) == (3, [1.75], 0.25)
+        assert sol.converged and sol.info["error_bound"] == 0.25
+        assert [h["residual"] for h in sol.history] == [1.0, 0.5, 0.25]
+
+
+def test_each_solver_reports_the_stop_rule_it_applied():
+    from rlkit.mdp import gauss_seidel
+
+    mdp = random_mdp()
+    assert value_iteration(mdp).info["stop"] == MACQUEEN
+    assert value_iteration(mdp, bounds=False).info["stop"] == SUP_NORM
+    assert evaluate(mdp, np.zeros(6, dtype=int), method="iterative").info["stop"] == MACQUEEN
+    assert gauss_seidel(mdp).info["stop"] == SUP_NORM
+    assert modified_policy_iteration(mdp, bounds=False).info["stop"] == SUP_NORM
+    # gamma = 1: state 0 moves to the terminal state 1
+    episodic = MDP(np.array([[[0.0, 1.0], [0.0, 1.0]]]), [[1.0], [0.0]], 1.0)
+    for sol in (value_iteration(episodic), gauss_seidel(episodic)):
+        assert sol.info["stop"] == RESIDUAL and sol.values.tolist() == [1.0, 0.0]
