@@ -271,3 +271,25 @@ def test_each_solver_reports_the_stop_rule_it_applied():
     episodic = MDP(np.array([[[0.0, 1.0], [0.0, 1.0]]]), [[1.0], [0.0]], 1.0)
     for sol in (value_iteration(episodic), gauss_seidel(episodic)):
         assert sol.info["stop"] == RESIDUAL and sol.values.tolist() == [1.0, 0.0]
+
+
+def test_greedy_policy_uses_the_given_tie_tolerance_and_names_a_bad_shape():
+    from rlkit.mdp import greedy_policy
+
+    q = np.array([[1.0, 1.4], [2.0, 0.0]])
+    # state 0: 1.4 - 1.0 = 0.4 is inside tol * max(1, 1.4) = 0.7, so both actions tie and the lowest wins
+    assert greedy_policy(q, tol=0.5).tolist() == [0, 0]
+    assert greedy_policy(q).tolist() == [1, 0]  # the default tolerance is tiny
+    with pytest.raises(RlkitError, match=r"^q must have shape \(S, A\), got \(3,\)$"):
+        greedy_policy(np.ones(3))
+
+
+def test_proper_policy_without_a_terminal_state_says_why():
+    from rlkit.mdp.dp import proper_policy
+
+    loop = MDP(np.ones((1, 1, 1)), [[1.0]], 1.0)  # one rewarding self-loop: never ends
+    msg = ("gamma = 1 but the MDP has no terminal state (absorbing with zero reward under every action), "
+           "so the undiscounted values are not defined; use gamma < 1")
+    with pytest.raises(RlkitError) as err:
+        proper_policy(loop)
+    assert str(err.value) == msg
