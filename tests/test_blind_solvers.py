@@ -271,6 +271,11 @@ def test_each_solver_reports_the_stop_rule_it_applied():
     episodic = MDP(np.array([[[0.0, 1.0], [0.0, 1.0]]]), [[1.0], [0.0]], 1.0)
     for sol in (value_iteration(episodic), gauss_seidel(episodic)):
         assert sol.info["stop"] == RESIDUAL and sol.values.tolist() == [1.0, 0.0]
+    # with gamma = 1 the bound is the change itself (no contraction factor): 1 after the first
+    # sweep, 0 after the second
+    sol = gauss_seidel(episodic)
+    assert [h["residual"] for h in sol.history] == [1.0, 0.0] and sol.info["error_bound"] == 0.0
+    assert gauss_seidel(episodic, max_iter=1).info["error_bound"] == 1.0
 
 
 def test_greedy_policy_uses_the_given_tie_tolerance_and_names_a_bad_shape():
