@@ -298,3 +298,22 @@ def test_proper_policy_without_a_terminal_state_says_why():
     with pytest.raises(RlkitError) as err:
         proper_policy(loop)
     assert str(err.value) == msg
+
+
+def test_proper_policy_of_a_corridor_by_hand():
+    from rlkit.mdp.dp import proper_policy
+
+    # states 0..4 in a row, 4 terminal; action 0 stays, actions 1 and 2 move right, action 3 moves
+    # left. Every state must move right, and of the two right moves the lower index is taken.
+    S = 5
+    P = np.zeros((4, S, S))
+    for s in range(S):
+        right, left = min(s + 1, S - 1), max(s - 1, 0)
+        P[0, s, s] = P[1, s, right] = P[2, s, right] = P[3, s, left] = 1.0
+    P[:, S - 1] = 0.0
+    P[:, S - 1, S - 1] = 1.0
+    R = np.where(np.arange(S)[:, None] < S - 1, -1.0, 0.0) * np.ones((S, 4))
+    mdp = MDP(P, R, 1.0)
+    assert proper_policy(mdp).tolist() == [1, 1, 1, 1, 0]
+    sparse = MDP([sp.csr_array(P[a]) for a in range(4)], R, 1.0)
+    assert sparse.is_sparse and proper_policy(sparse).tolist() == [1, 1, 1, 1, 0]
