@@ -314,6 +314,19 @@ def test_proper_policy_of_a_corridor_by_hand():
     P[:, S - 1, S - 1] = 1.0
     R = np.where(np.arange(S)[:, None] < S - 1, -1.0, 0.0) * np.ones((S, 4))
     mdp = MDP(P, R, 1.0)
-    assert proper_policy(mdp).tolist() == [1, 1, 1, 1, 0]
+    policy = proper_policy(mdp)
+    assert policy.dtype == np.int64 and policy.tolist() == [1, 1, 1, 1, 0]  # action indices
     sparse = MDP([sp.csr_array(P[a]) for a in range(4)], R, 1.0)
     assert sparse.is_sparse and proper_policy(sparse).tolist() == [1, 1, 1, 1, 0]
+
+
+def test_history_keeps_the_values_up_to_1000_states():
+    # the documented limit: models of at most HISTORY_VALUES_MAX_STATES = 1000 states keep the
+    # values of every sweep in the history, larger ones only the residuals
+    from rlkit.mdp.solution import HISTORY_VALUES_MAX_STATES
+
+    assert HISTORY_VALUES_MAX_STATES == 1000
+    for S, kept in ((1000, True), (1001, False)):
+        mdp = MDP([sp.identity(S, format="csr")], np.ones((S, 1)), 0.5)
+        entry = value_iteration(mdp, max_iter=1).history[0]
+        assert ("values" in entry) is kept and entry["residual"] == 1.0
