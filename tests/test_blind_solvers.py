@@ -285,6 +285,10 @@ def test_greedy_policy_uses_the_given_tie_tolerance_and_names_a_bad_shape():
     # state 0: 1.4 - 1.0 = 0.4 is inside tol * max(1, 1.4) = 0.7, so both actions tie and the lowest wins
     assert greedy_policy(q, tol=0.5).tolist() == [0, 0]
     assert greedy_policy(q).tolist() == [1, 0]  # the default tolerance is tiny
+    # the window is tol * max(1, |best|): 0.2 for a best of 0.3, so 0.0 is outside it ...
+    assert greedy_policy(np.array([[0.0, 0.3]]), tol=0.2).tolist() == [1]
+    # ... and a value exactly at its edge (0.5 - 0.5 * 1 = 0, exact in binary) is inside
+    assert greedy_policy(np.array([[0.0, 0.5]]), tol=0.5).tolist() == [0]
     with pytest.raises(RlkitError, match=r"^q must have shape \(S, A\), got \(3,\)$"):
         greedy_policy(np.ones(3))
 
