@@ -230,3 +230,107 @@ def test_modified_policy_iteration_start_history_and_max_iter():
     for _ in range(2):                                    # then m = 2 partial evaluation sweeps
         v = R0 + mdp.gamma * P0 @ v
     np.testing.assert_allclose(cut.values, v, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# the shared sweep loop (mutants of dp._iterate and dp._stop_rule)
+# ----------------------------------------------------------------------------------------------
+
+MACQUEEN = ("MacQueen bounds: V_k+1 = TV_k + gamma/(1-gamma) (max+min)(TV_k - V_k)/2 and "
+            "gamma/(1-gamma) * span(TV_k - V_k)/2 < tol, so |V - V*| < tol")
+SUP_NORM = "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
+RESIDUAL = "residual: |V_k+1 - V_k| < tol (gamma = 1, no contraction bound)"
+
+
+def one_state(gamma=0.5):
+    """One state, one action, reward 1, a self-loop: V_k = 2 - 2**(1-k) from V_0 = 0."""
+    return MDP(np.ones((1, 1, 1)), [[1.0]], gamma)
+
+
+def test_the_sweeps_stop_at_the_first_bound_strictly_below_tol():
+    # gamma = 1/2: the sup-norm bound is gamma/(1-gamma) = 1 times the change; the changes are
+    # 1, 1/2, 1/4 (exact in binary), so with tol = 1/2 the third sweep is the first below tol
+    from rlkit.mdp import gauss_seidel
+
+    for sol in (value_iteration(one_state(), tol=0.5, bounds=False), gauss_seidel(one_state(), tol=0.5)):
+        assert (sol.iterations, sol.values.tolist(), sol.residual) == (3, [1.75], 0.25)
+        assert sol.converged and sol.info["error_bound"] == 0.25
+        assert [h["residual"] for h in sol.history] == [1.0, 0.5, 0.25]
+
+
+def test_each_solver_reports_the_stop_rule_it_applied():
+    from rlkit.mdp import gauss_seidel
+
+    mdp = random_mdp()
+    assert value_iteration(mdp).info["stop"] == MACQUEEN
+    assert value_iteration(mdp, bounds=False).info["stop"] == SUP_NORM
+    assert evaluate(mdp, np.zeros(6, dtype=int), method="iterative").info["stop"] == MACQUEEN
+    assert gauss_seidel(mdp).info["stop"] == SUP_NORM
+    assert modified_policy_iteration(mdp, bounds=False).info["stop"] == SUP_NORM
+    # gamma = 1: state 0 moves to the terminal state 1
+    episodic = MDP(np.array([[[0.0, 1.0], [0.0, 1.0]]]), [[1.0], [0.0]], 1.0)
+    for sol in (value_iteration(episodic), gauss_seidel(episodic)):
+        assert sol.info["stop"] == RESIDUAL and sol.values.tolist() == [1.0, 0.0]
+    # with gamma = 1 the bound is the change itself (no contraction factor): 1 after the first
+    # sweep, 0 after the second
+    sol = gauss_seidel(episodic)
+    assert [h["residual"] for h in sol.history] == [1.0, 0.0] and sol.info["error_bound"] == 0.0
+    assert gauss_seidel(episodic, max_iter=1).info["error_bound"] == 1.0
+
+
+def test_greedy_policy_uses_the_given_tie_tolerance_and_names_a_bad_shape():
+    from rlkit.mdp import greedy_policy
+
+    q = np.array([[1.0, 1.4], [2.0, 0.0]])
+    # state 0: 1.4 - 1.0 = 0.4 is inside tol * max(1, 1.4) = 0.7, so both actions tie and the lowest wins
+    assert greedy_policy(q, tol=0.5).tolist() == [0, 0]
+    assert greedy_policy(q).tolist() == [1, 0]  # the default tolerance is tiny
+    # the window is tol * max(1, |best|): 0.2 for a best of 0.3, so 0.0 is outside it ...
+    assert greedy_policy(np.array([[0.0, 0.3]]), tol=0.2).tolist() == [1]
+    # ... and a value exactly at its edge (0.5 - 0.5 * 1 = 0, exact in binary) is inside
+    assert greedy_policy(np.array([[0.0, 0.5]]), tol=0.5).tolist() == [0]
+    with pytest.raises(RlkitError, match=r"^q must have shape \(S, A\), got \(3,\)$"):
+        greedy_policy(np.ones(3))
+
+
+def test_proper_policy_without_a_terminal_state_says_why():
+    from rlkit.mdp.dp import proper_policy
+
+    loop = MDP(np.ones((1, 1, 1)), [[1.0]], 1.0)  # one rewarding self-loop: never ends
+    msg = ("gamma = 1 but the MDP has no terminal state (absorbing with zero reward under every action), "
+           "so the undiscounted values are not defined; use gamma < 1")
+    with pytest.raises(RlkitError) as err:
+        proper_policy(loop)
+    assert str(err.value) == msg
+
+
+def test_proper_policy_of_a_corridor_by_hand():
+    from rlkit.mdp.dp import proper_policy
+
+    # states 0..4 in a row, 4 terminal; action 0 stays, actions 1 and 2 move right, action 3 moves
+    # left. Every state must move right, and of the two right moves the lower index is taken.
+    S = 5
+    P = np.zeros((4, S, S))
+    for s in range(S):
+        right, left = min(s + 1, S - 1), max(s - 1, 0)
+        P[0, s, s] = P[1, s, right] = P[2, s, right] = P[3, s, left] = 1.0
+    P[:, S - 1] = 0.0
+    P[:, S - 1, S - 1] = 1.0
+    R = np.where(np.arange(S)[:, None] < S - 1, -1.0, 0.0) * np.ones((S, 4))
+    mdp = MDP(P, R, 1.0)
+    policy = proper_policy(mdp)
+    assert policy.dtype == np.int64 and policy.tolist() == [1, 1, 1, 1, 0]  # action indices
+    sparse = MDP([sp.csr_array(P[a]) for a in range(4)], R, 1.0)
+    assert sparse.is_sparse and proper_policy(sparse).tolist() == [1, 1, 1, 1, 0]
+
+
+def test_history_keeps_the_values_up_to_1000_states():
+    # the documented limit: models of at most HISTORY_VALUES_MAX_STATES = 1000 states keep the
+    # values of every sweep in the history, larger ones only the residuals
+    from rlkit.mdp.solution import HISTORY_VALUES_MAX_STATES
+
+    assert HISTORY_VALUES_MAX_STATES == 1000
+    for S, kept in ((1000, True), (1001, False)):
+        mdp = MDP([sp.identity(S, format="csr")], np.ones((S, 1)), 0.5)
+        entry = value_iteration(mdp, max_iter=1).history[0]
+        assert ("values" in entry) is kept and entry["residual"] == 1.0
