@@ -114,7 +114,10 @@ def test_elimination_is_on_where_it_pays_and_refused_where_it_has_no_bound(monke
     mdp = random_sparse(S=600, A=3, k=4, seed=0)
     assert value_iteration(mdp).info["eliminated"] == 0.0    # small: off, plain iterates
     monkeypatch.setattr(dp, "ELIMINATE_MIN_NNZ", mdp._P_stack.nnz)
-    assert value_iteration(mdp).info["eliminated"] > 0.3     # large enough: on
+    assert value_iteration(mdp).info["eliminated"] > 0.3     # large enough, 4 entries a row: on
+    monkeypatch.setattr(dp, "ELIMINATE_MIN_NNZ", 0)
+    assert value_iteration(forest(S=2000)).info["eliminated"] == 0.0   # 1-2 entries a row: off
+    assert value_iteration(forest(S=2000), eliminate=True).info["eliminated"] > 0.3
     assert value_iteration(mdp, eliminate=False).info["eliminated"] == 0.0
     dense = MDP(np.array([[[0.5, 0.5], [0, 1]], [[1, 0], [0, 1]]]), [[1, 0], [0, 2]], 0.9)
     assert value_iteration(dense).info["eliminated"] == 0.0

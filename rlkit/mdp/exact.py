@@ -200,9 +200,14 @@ class CSRRowsKernel:
         self._matvec, self.shape = base._matvec, base.shape
         self.indices, self.data = base.indices, base.data
         ptr = base.indptr
-        r = np.sort(np.asarray(rows, dtype=np.int64))[::-1]
-        if len(r) and (r[-1] < 0 or r[0] >= self.shape[0] or (len(r) > 1 and (np.diff(r) == 0).any())):
+        r = np.asarray(rows, dtype=np.int64)
+        if len(r) > 1 and not (r[1:] > r[:-1]).all():     # np.flatnonzero's rows need no sort
+            r = np.sort(r)
+            if not (r[1:] > r[:-1]).all():
+                raise ValueError("rows must be distinct row indices of M")
+        if len(r) and (r[0] < 0 or r[-1] >= self.shape[0]):
             raise ValueError("rows must be distinct row indices of M")
+        r = r[::-1]
         self.rows = r.astype(ptr.dtype) if self.shape[0] < np.iinfo(ptr.dtype).max else r
         self.m = m = len(r)
         self.vptr = np.empty(2 * m, dtype=ptr.dtype)
