@@ -21,8 +21,9 @@ def _matrix_with_empty_rows(rng, n_rows=700, n_cols=90):
     return sp.csr_array(M)
 
 
+@pytest.mark.parametrize("copy", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_rows_product_equals_the_rows_of_the_full_product(monkeypatch, threads):
+def test_rows_product_equals_the_rows_of_the_full_product(monkeypatch, threads, copy):
     monkeypatch.setattr(exact, "MIN_BLOCK_NNZ", 5)          # many pieces, so piece edges are crossed
     rng = np.random.default_rng(threads)
     M = _matrix_with_empty_rows(rng)
@@ -32,7 +33,8 @@ def test_rows_product_equals_the_rows_of_the_full_product(monkeypatch, threads):
     subsets = [np.arange(n), rng.choice(n, 250, replace=False), np.array([0]), np.array([n - 1]),
                np.array([n - 2, 0]), np.arange(0, n, 9), np.arange(1, n, 2), np.array([], dtype=int)]
     for rows in subsets:
-        kernel = CSRRowsKernel(M, rows, threads)
+        kernel = CSRRowsKernel(M, rows, threads, copy=copy)
+        assert kernel.copied == copy and (np.shares_memory(kernel.data, M.data) != copy or not len(rows))
         if kernel.nnz > 40 * threads and threads > 1:
             assert len(kernel.pieces) == 4 * threads
         assert kernel.nnz == int(np.diff(M.indptr)[rows].sum())
@@ -45,7 +47,7 @@ def test_rows_product_equals_the_rows_of_the_full_product(monkeypatch, threads):
         assert np.max(np.abs(scalar[rows] - (0.25 + M @ x)[rows]), initial=0.0) < 1e-12
         assert np.isnan(scalar[rest]).all()
     # the same sums as the full kernel, bitwise (the same code on the same rows)
-    every = CSRRowsKernel(CSRKernel(M), np.arange(n)[::-1], threads)(x, b)
+    every = CSRRowsKernel(CSRKernel(M), np.arange(n)[::-1], threads, copy=copy)(x, b)
     assert np.array_equal(every, CSRKernel(M)(x, b))
     with pytest.raises(ValueError):
         CSRRowsKernel(M, np.array([3, 3]))
@@ -69,7 +71,8 @@ def test_the_sweep_from_zero_reads_nothing_and_equals_the_product():
 
 @pytest.mark.parametrize("case", ["random", "random-k2", "forest", "ties"])
 def test_elimination_keeps_the_optimal_actions_and_the_values(monkeypatch, case):
-    monkeypatch.setattr(dp, "REBUILD_FRACTION", 0.95)        # rebuild the rows kernel often
+    monkeypatch.setattr(dp, "REBUILD_FRACTION", 0.95)        # rebuild the rows kernel often ...
+    monkeypatch.setattr(dp, "COPY_FRACTION", 0.4)            # ... and copy its rows at the end
     if case == "random":
         mdp = random_sparse(S=3000, A=4, k=6, seed=5, gamma=0.9)
     elif case == "random-k2":
@@ -84,11 +87,13 @@ def test_elimination_keeps_the_optimal_actions_and_the_values(monkeypatch, case)
     V, Qstar = exact_sol.values, exact_sol.q
     tol = 1e-8
     seen: list = []
+    kinds: list = []
     orig = dp._PrunedBackup.__call__
 
     def spy(self, v):
         out = orig(self, v)
         seen.append(self.alive.copy())
+        kinds.append(None if self.rows_kernel is None else self.rows_kernel.copied)
         return out
 
     monkeypatch.setattr(dp._PrunedBackup, "__call__", spy)
@@ -103,6 +108,8 @@ def test_elimination_keeps_the_optimal_actions_and_the_values(monkeypatch, case)
     if case != "ties":                                       # copies stay; the rest goes
         assert sol.info["eliminated"] > 0.4
         assert sol.info["bytes_read"] < 0.8 * plain.info["bytes_read"]
+        # full, then the rows in place, then copied (forest keeps half its rows: never copied)
+        assert kinds[0] is None and False in kinds and (True in kinds) == (case != "forest")
     else:
         assert seen[-1][0].sum() + seen[-1][2].sum() >= 800 and (seen[-1][0] == seen[-1][1]).all()
     ref = mdp.R + mdp.gamma * np.column_stack([m @ sol.values for m in mdp.P])

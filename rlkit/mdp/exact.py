@@ -191,11 +191,17 @@ class CSRRowsKernel:
     shared pool; each piece writes its own slice of ``out`` (set from ``b``, summed, scattered).
 
     :param M: the matrix (``scipy.sparse`` CSR, float64) or a :class:`CSRKernel` of it.
+    With ``copy=True`` the chosen rows' entries are copied instead into arrays of their own (12
+    bytes an entry), a plain CSR matrix of those rows: read as one stream, not row by row from all
+    over ``M``, which is faster (about 1.3x at S = 10^6) when the memory is there; value iteration
+    does this once a quarter or less of the rows is left. The sums are the same, bitwise.
+
     :param rows: the rows, any order, no repeats (sorted internally).
     :param threads: threads (see :func:`resolve_threads`).
+    :param copy: copy the rows' entries (see above).
     """
 
-    def __init__(self, M: Any, rows: np.ndarray, threads: int = 1) -> None:
+    def __init__(self, M: Any, rows: np.ndarray, threads: int = 1, copy: bool = False) -> None:
         base = M if isinstance(M, CSRKernel) else CSRKernel(M)
         self._matvec, self.shape = base._matvec, base.shape
         self.indices, self.data = base.indices, base.data
@@ -215,6 +221,7 @@ class CSRRowsKernel:
         self.vptr[1::2] = ptr[r + 1]
         self.y = np.zeros(max(0, 2 * m - 1))
         self.nnz = int((self.vptr[1::2].astype(np.int64) - self.vptr[0::2]).sum())
+        self.copied = bool(copy)
         self.threads = int(threads)
         n_pieces = min(4 * self.threads, max(1, self.nnz // MIN_BLOCK_NNZ)) if self.threads > 1 else 1
         if n_pieces > 1 and m > 1:
@@ -224,14 +231,40 @@ class CSRRowsKernel:
             cuts = np.zeros(0, dtype=np.int64)
         bounds = np.unique(np.concatenate([[0], cuts, [m]]).astype(np.int64))
         self.pieces = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        if self.copied:
+            self._copy_rows()
+
+    def _copy_rows(self, chunk: int = 1 << 16) -> None:
+        """The rows' entries into arrays of their own, in the same (descending) row order."""
+        starts, ends = self.vptr[0::2], self.vptr[1::2]
+        it = np.int64 if self.nnz >= np.iinfo(self.indices.dtype).max else self.indices.dtype
+        ptr = np.zeros(self.m + 1, dtype=it)
+        np.cumsum(ends.astype(np.int64) - starts, out=ptr[1:])
+        indices, data = np.empty(self.nnz, dtype=it), np.empty(self.nnz)   # csr_matvec: one index type
+        for j0 in range(0, self.m, chunk):
+            j1 = min(self.m, j0 + chunk)
+            lo, hi = int(ptr[j0]), int(ptr[j1])
+            # entry e of the chunk comes from starts[j] + (e - ptr[j]) for its row j
+            src = np.repeat(starts[j0:j1].astype(np.int64) - ptr[j0:j1], np.diff(ptr[j0:j1 + 1]))
+            src += np.arange(lo, hi)
+            indices[lo:hi] = self.indices[src]
+            data[lo:hi] = self.data[src]
+        self.indices, self.data, self.vptr = indices, data, ptr
+        self.y = np.zeros(self.m)
 
     @property
     def bytes(self) -> int:
-        """Bytes one product reads: the rows' entries (values, columns) and the row pointer pairs."""
+        """Bytes one product reads: the rows' entries (values, columns) and the row pointers."""
         return int(self.nnz * (self.data.itemsize + self.indices.itemsize) + self.vptr.nbytes)
 
     def _piece(self, j0: int, j1: int, x: np.ndarray, b: np.ndarray | float, out: np.ndarray) -> None:
         if j1 <= j0:
+            return
+        if self.copied:
+            rows, y = self.rows[j0:j1], self.y[j0:j1]
+            y[:] = b if np.ndim(b) == 0 else b[rows]
+            self._matvec(j1 - j0, self.shape[1], self.vptr[j0:j1 + 1], self.indices, self.data, x, y)
+            out[rows] = y
             return
         rows, y = self.rows[j0:j1], self.y[2 * j0:2 * j1 - 1]
         y[0::2] = b if np.ndim(b) == 0 else b[rows]        # csr_matvec adds to what is there
