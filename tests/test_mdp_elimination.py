@@ -134,3 +134,25 @@ def test_elimination_is_on_where_it_pays_and_refused_where_it_has_no_bound(monke
             value_iteration(bad_model, eliminate=True)
     with pytest.raises(RlkitError, match="eliminate must be"):
         value_iteration(mdp, eliminate="yes")
+
+
+def test_the_rows_are_copied_only_where_the_copy_fits(monkeypatch):
+    import resource
+
+    assert dp._room_for(10**6) and not dp._room_for(10**15)      # beyond the machine's memory
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (10**8, 10**8))   # a 100 MB address space
+    assert not dp._room_for(10**6)                               # the interpreter alone maps more
+    monkeypatch.setattr(dp, "COPY_FRACTION", 0.4)
+    kinds: list = []
+    orig = dp._PrunedBackup.__call__
+
+    def spy(self, v):
+        out = orig(self, v)
+        kinds.append(None if self.rows_kernel is None else self.rows_kernel.copied)
+        return out
+
+    monkeypatch.setattr(dp._PrunedBackup, "__call__", spy)
+    mdp = random_sparse(S=3000, A=4, k=6, seed=5, gamma=0.9)
+    sol = value_iteration(mdp, eliminate=True)
+    assert sol.converged and False in kinds and True not in kinds  # no room: the rows in place
+    assert abs(sol.info["eliminated"] - 0.75) < 0.01

@@ -310,6 +310,26 @@ REBUILD_FRACTION = 0.85
 COPY_FRACTION = 0.3
 
 
+def _room_for(nbytes: int) -> bool:
+    """Whether ``nbytes`` more fit: under the process's address-space limit (``RLIMIT_AS``, if one
+    is set; the benchmark sets 8 GB) beside what it has mapped, and in half the memory the machine
+    has available. Linux (``/proc``); elsewhere True."""
+    import resource
+
+    def field(path: str, key: str) -> int:
+        with open(path) as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+
+    try:
+        mapped, available = field("/proc/self/status", "VmSize:"), field("/proc/meminfo", "MemAvailable:")
+    except (OSError, StopIteration, ValueError):
+        return True
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY and mapped + nbytes > 0.95 * limit:
+        return False
+    return nbytes < 0.5 * available
+
+
 class _PrunedBackup(_Backup):
     """A value-iteration sweep over the actions not yet proven suboptimal: action elimination
     (MacQueen 1967; Puterman, Section 6.7.2).
@@ -323,7 +343,9 @@ class _PrunedBackup(_Backup):
 
     While most rows live, the sweep is the full product (dead rows computed and masked); when the
     alive rows fall to :data:`REBUILD_FRACTION` of those computed, a
-    :class:`~rlkit.mdp.exact.CSRRowsKernel` computes only them, reading P in place. On a random
+    :class:`~rlkit.mdp.exact.CSRRowsKernel` computes only them, reading P in place (or, once at
+    most :data:`COPY_FRACTION` of the rows is left and :func:`_room_for` says the copy fits, from a
+    copy of their entries: at S = 10^7 under the benchmark's 8 GB limit it does not). On a random
     sparse MDP (4 actions, gamma 0.9) one action per state is left after about ten sweeps, so the
     sweeps that follow read a quarter of P.
     """
@@ -372,8 +394,10 @@ class _PrunedBackup(_Backup):
         self.n_alive = sum(t[2] for t in spans)
         if self.n_alive <= REBUILD_FRACTION * self.computed:
             self.rows_kernel = None                # free the old one first
+            copy = (self.n_alive <= COPY_FRACTION * self.A * self.S
+                    and _room_for(2 * self.n_alive * (12 * self.kernel.nnz // max(1, self.A * self.S) + 24)))
             self.rows_kernel = CSRRowsKernel(self.kernel, np.flatnonzero(alive.reshape(-1)), self.threads,
-                                             copy=self.n_alive <= COPY_FRACTION * self.A * self.S)
+                                             copy=copy)
             self.computed = self.n_alive
         return new, min(t[0] for t in spans), max(t[1] for t in spans)
 
