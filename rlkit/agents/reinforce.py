@@ -32,6 +32,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from rlkit._torchfile import load_torch_file
@@ -173,7 +174,7 @@ class UpdateStats:
 
 
 def reinforce_loss(
-    policy: ActorCritic, batch: Batch
+    policy: ActorCritic, batch: Batch, out: Any = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
     r"""The REINFORCE losses of a batch (see :func:`reinforce_update`).
 
@@ -181,12 +182,16 @@ def reinforce_loss(
     ``value_loss = sum_t w_t (V(s_t) - G_t)^2`` (0 without a value net), with ``w_t = 1/|B|`` on
     the steps used and 0 elsewhere.
 
+    :param out: the networks' outputs on the batch (:meth:`ActorCritic.evaluate_rollout` with
+        gradients, values included), when the caller already has them; None: computed here.
     :returns: (policy_loss, entropy, value_loss, the networks' outputs).
     """
     w = batch.weights
-    out = policy.evaluate_rollout(
-        batch.x, batch.actions, batch.starts, batch.h0, value_h0=batch.value_h0, need_values=policy.with_value
-    )
+    if out is None:
+        out = policy.evaluate_rollout(
+            batch.x, batch.actions, batch.starts, batch.h0, value_h0=batch.value_h0,
+            need_values=policy.with_value,
+        )
     policy_loss = -(w * out.logp * batch.advantages).sum()
     entropy = (w * out.entropy).sum()
     value_loss = (w * (out.values - batch.returns) ** 2).sum() if policy.with_value else torch.zeros(())
@@ -204,6 +209,7 @@ def reinforce_update(
     value_epochs: int = 1,
     update: int = 0,
     measure_kl: bool = False,
+    outputs: Any = None,
 ) -> UpdateStats:
     r"""One REINFORCE update on a batch whose advantages are already computed.
 
@@ -239,8 +245,11 @@ def reinforce_update(
         ``approx_kl = 1/|B| sum_t (r_t - 1) - log r_t`` with ``r_t = pi_new(a_t|s_t) / pi_old(a_t|s_t)``
         (Schulman's low-variance, non-negative estimator of ``KL(pi_old || pi_new)``; one more
         forward pass).
+    :param outputs: the networks' outputs on the batch with gradients, if the caller has them
+        (see :func:`reinforce_loss`): the agent computes the values for the advantages and the
+        log-probabilities in one forward pass.
     """
-    policy_loss, entropy, value_loss, out = reinforce_loss(policy, batch)
+    policy_loss, entropy, value_loss, out = reinforce_loss(policy, batch, outputs)
     objective = policy_loss - ent_coef * entropy  # what the policy step descends
     for name, loss in (("policy loss", objective), ("value loss", value_loss)):
         if not torch.isfinite(loss):
@@ -398,7 +407,7 @@ class Reinforce(OnPolicyAgent):
         """Advantages of the batch, then one REINFORCE update (:func:`reinforce_update`)."""
         cfg = self.config
         lr = self._set_learning_rates()
-        batch = self._make_batch(rollout)
+        batch, outputs = self._make_batch(rollout)
         stats = reinforce_update(
             self.policy,
             batch,
@@ -409,6 +418,7 @@ class Reinforce(OnPolicyAgent):
             value_epochs=cfg.value_epochs,
             update=self.num_updates + 1,
             measure_kl=cfg.target_kl is not None,
+            outputs=outputs,
         )
         self._adapt_learning_rate(stats.approx_kl)
         numbers = asdict(stats)
@@ -416,7 +426,10 @@ class Reinforce(OnPolicyAgent):
             numbers.pop("approx_kl")  # not measured
         return {**numbers, "learning_rate": lr}
 
-    def _make_batch(self, ro: Rollout) -> Batch:
+    def _make_batch(self, ro: Rollout) -> tuple[Batch, Any]:
+        """The batch of an update and, with a value net, the networks' outputs on it: one forward
+        pass with gradients gives the values of the advantages (detached) and the loss's
+        log-probabilities (the same numbers as two passes: the weights have not moved between)."""
         cfg = self.config
         pol = self.policy
         T, N = ro.rewards.shape
@@ -425,29 +438,31 @@ class Reinforce(OnPolicyAgent):
         starts = torch.from_numpy(ro.starts)
         actions = torch.from_numpy(ro.actions)
         value_h0 = self._value_hidden
+        out = None
         if pol.with_value:
             final_x = pol.obs_to_tensor(ro.final_obs.reshape(T * N, *ro.final_obs.shape[2:]))
             final_x = final_x.reshape(T, N, *final_x.shape[1:])
-            last_x = pol.obs_to_tensor(ro.next_obs)
-            with torch.no_grad():
-                out = pol.evaluate_rollout(
-                    x,
-                    actions,
-                    starts,
-                    ro.h0,
-                    final_x=final_x,
-                    final_mask=torch.from_numpy(ro.truncated),
-                    last_x=last_x,
-                    value_h0=value_h0,
-                    need_values=True,
-                )
+            # V(next obs) only bootstraps episodes still running at the end of the batch
+            last_x = None if ro.dones[-1].all() else pol.obs_to_tensor(ro.next_obs)
+            out = pol.evaluate_rollout(
+                x,
+                actions,
+                starts,
+                ro.h0,
+                final_x=final_x,
+                final_mask=torch.from_numpy(ro.truncated),
+                last_x=last_x,
+                value_h0=value_h0,
+                need_values=True,
+            )
             self._value_hidden = out.value_hidden
+            last_values = np.zeros(N) if last_x is None else out.last_values.double().numpy()
             adv, targets, valid = compute_advantages(
                 ro,
                 cfg.gamma,
-                values=out.values.double().numpy(),
+                values=out.values.detach().double().numpy(),
                 final_values=out.final_values.double().numpy(),
-                last_values=out.last_values.double().numpy(),
+                last_values=last_values,
                 gae_lambda=cfg.gae_lambda,
                 reward_scale=cfg.reward_scale,
             )
@@ -484,7 +499,7 @@ class Reinforce(OnPolicyAgent):
             weights=torch.from_numpy(weights).float(),
             h0=ro.h0,
             value_h0=value_h0,
-        )
+        ), out
 
     # -- state beyond weights and optimisers ------------------------------------------------------
     def _extra_state(self) -> dict[str, Any]:
