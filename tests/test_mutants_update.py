@@ -1,0 +1,1 @@
+"""Tests written against the surviving mutants of make mutate (docs/mutation-survivors.md)."""
