@@ -122,3 +122,77 @@ def test_forest_goes_sparse_above_1000_states_and_says_what_it_is():
     np.testing.assert_array_equal(dense.R, sparse.R)
     for a in range(2):
         np.testing.assert_allclose(sparse.P[a].toarray(), np.asarray(dense.P)[a], atol=0)
+
+
+@pytest.mark.parametrize("make, what, nbytes", [
+    (lambda: gambler(goal=5), "gambler with goal=5 (dense P)", 2 * 8 * 2 * 6**2),
+    (lambda: forest(S=3), "forest with S=3", 3 * 16 * 3 * 3),
+    (lambda: forest(S=3, sparse=True), "forest with S=3", 200 * 3),
+    (lambda: random_walk(n=3), "random-walk with n=3 (dense P)", 3 * 16 * 5**2),
+    (lambda: J(max_cars=3, max_move=3), "jacks-car-rental with max_cars=3, max_move=3", 3 * 8 * 7 * 4**4),
+])
+def test_each_generator_checks_its_memory_estimate_first(monkeypatch, make, what, nbytes):
+    # the estimates written out: (A, S, S) float64 arrays, 2 or 3 of them (complex128 for 16)
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", str(nbytes))
+    make()
+    monkeypatch.setenv("RLKIT_MAX_MEMORY", str(nbytes - 1))
+    with pytest.raises(RlkitError, match=f"^{re.escape(what)} would need about "):
+        make()
+
+
+def test_the_defaults_are_the_textbook_ones():
+    g = gambler()
+    assert g.meta["description"] == "gambler's problem, p_h=0.4, goal=100" and g.gamma == 1.0
+    f = forest()
+    np.testing.assert_allclose(np.asarray(f.P)[0], [[0.1, 0.9, 0], [0.1, 0, 0.9], [0.1, 0, 0.9]])
+    np.testing.assert_allclose(f.R, [[0, 0], [0, 1], [4, 2]])
+    assert f.gamma == 0.9 and not f.is_sparse
+    w = random_walk()
+    assert w.states == ["left", "A", "B", "C", "D", "E", "right"] and w.gamma == 1.0
+    assert w.terminal.tolist() == [True, False, False, False, False, False, True]
+    r = random_sparse()
+    assert r.meta["description"] == "random sparse MDP, S=1000, A=4, k=10, seed=0" and r.gamma == 0.9
+    j, ref = J(), J(max_cars=20, max_move=5, rent_reward=10.0, move_cost=2.0, request_means=(3.0, 4.0),
+                    return_means=(3.0, 2.0), gamma=0.9)
+    assert j.gamma == 0.9 and j.actions == [str(a) for a in range(-5, 6)]
+    np.testing.assert_array_equal(j.R, ref.R)
+    np.testing.assert_array_equal(np.asarray(j.P)[[0, 5, 10]], np.asarray(ref.P)[[0, 5, 10]])
+
+
+def test_random_walk_marks_both_ends_terminal():
+    m = random_walk(n=3)
+    assert m.terminal.tolist() == [True, False, False, False, True]
+    assert m.meta["description"] == "random walk with 3 states (S&B Example 6.2)"
+
+
+def test_apply_action_mask_copies_the_lowest_allowed_action_for_a_0_1_mask():
+    # 2 states, 3 actions; state 0 allows only action 2, state 1 allows actions 1 and 2
+    P = np.zeros((3, 2, 2))
+    for a in range(3):
+        P[a, :, a % 2] = 1.0
+    R = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    mask = np.array([[0, 0, 1], [0, 1, 1]])                       # ints, read as bools
+    apply_action_mask(P, R, mask)
+    np.testing.assert_array_equal(R, [[3.0, 3.0, 3.0], [5.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(P[:, 0], [[1, 0], [1, 0], [1, 0]])  # all copies of action 2's row
+    np.testing.assert_array_equal(P[:, 1], [[0, 1], [0, 1], [1, 0]])  # action 0 copies action 1
+    # more than ten bad states: the message names the first ten
+    with pytest.raises(RlkitError, match=re.escape("states [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] have no allowed")):
+        apply_action_mask(np.zeros((2, 12, 12)), np.zeros((12, 2)), np.zeros((12, 2), dtype=bool))
+
+
+def test_jacks_car_rental_says_what_it_is_and_its_value_grid():
+    m = J(max_cars=2, max_move=1)
+    assert m.meta["description"] == "Jack's car rental (S&B Example 4.2)"
+    assert m.meta["value_shape"] == (3, 3) and m.states[:4] == ["0,0", "0,1", "0,2", "1,0"]
+
+
+def test_sparse_forest_is_int32_indexed_and_named_like_the_dense_one():
+    # int32 row pointers and columns (half the memory of scipy's int64 default) while they fit
+    m = forest(S=5, sparse=True)
+    assert m._P_stack.indptr.dtype == np.int32 and m._P_stack.indices.dtype == np.int32
+    assert m.P[0].indices.dtype == np.int32 and m.P[1].indptr.dtype == np.int32
+    assert m.actions == ["wait", "cut"] and m.states == ["0", "1", "2", "3", "4"]
+    assert m.meta["description"] == "forest management (pymdptoolbox), S=5"
+    r = random_sparse(S=20, A=2, k=3)
+    assert r._P_stack.indptr.dtype == np.int32 and r._P_stack.indices.dtype == np.int32
