@@ -196,3 +196,21 @@ def test_sparse_forest_is_int32_indexed_and_named_like_the_dense_one():
     assert m.meta["description"] == "forest management (pymdptoolbox), S=5"
     r = random_sparse(S=20, A=2, k=3)
     assert r._P_stack.indptr.dtype == np.int32 and r._P_stack.indices.dtype == np.int32
+
+
+def test_generator_params_lists_each_generators_defaults_without_gamma():
+    from rlkit.mdp.generators import generator_params
+
+    assert generator_params("gambler") == {"p_h": 0.4, "goal": 100}
+    assert generator_params("forest") == {"S": 3, "r1": 4.0, "r2": 2.0, "p": 0.1, "sparse": "auto"}
+    assert generator_params("random-walk") == {"n": 5}
+    assert list(generator_params("jacks-car-rental")) == ["max_cars", "max_move", "rent_reward", "move_cost",
+                                                          "request_means", "return_means"]
+    assert generator_params("random-sparse") == {"S": 1000, "A": 4, "k": 10, "seed": 0}
+
+
+def test_states_and_actions_are_named_by_their_numbers():
+    # the models' default names would be s0.. and a0..; the catalog's are the capital and the stake
+    g = gambler(goal=4)
+    assert g.states == ["0", "1", "2", "3", "4"] and g.actions == ["1", "2"]
+    assert forest(S=3).states == ["0", "1", "2"] and forest(S=3).actions == ["wait", "cut"]

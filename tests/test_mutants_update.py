@@ -1,1 +1,0 @@
-"""Tests written against the surviving mutants of make mutate (docs/mutation-survivors.md)."""
