@@ -60,9 +60,10 @@ docs-serve: install
 # Mutation testing of the core modules (pyproject's [tool.mutmut]); CPU heavy, not part of CI.
 # One part: `make mutate MUTANTS='rlkit.mdp.dp.*'`; then `mutmut results`, `mutmut show NAME`.
 MUTANTS ?=
+MUTATE_JOBS ?= 2
 mutate: install
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),mutate]"
-	nice -n 10 $(BIN)/mutmut run $(MUTANTS)
+	nice -n 19 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
 	$(BIN)/mutmut results
 
 
