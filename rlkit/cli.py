@@ -206,7 +206,9 @@ def evaluate_policy_command(
                              "95% band); the estimates as bars where there is no model."),
     net: str = typer.Option(None, "--net", help="Estimate with a value network instead of a table "
                             "(semi-gradient TD, TD(lambda), gradient MC), for any Gymnasium env such as "
-                            "CartPole-v1: auto | mlp | linear | cnn | a .yaml/.json backbone config. "
+                            "CartPole-v1: auto | mlp | linear | cnn | a .yaml/.json backbone config | "
+                            "a run folder of `rlkit train` or `rlkit supervised train` (start from its "
+                            "trained backbone) | policy (the backbone of --policy's run folder). "
                             "--policy may then also be a run folder of `rlkit train`."),
 ) -> None:
     """Evaluate a policy from samples (MC, TD, TD(lambda)), with a table or a value network.
@@ -321,6 +323,11 @@ def _evaluate_policy_neural(spec: str, method: str, policy: str, episodes: int, 
 
     from rlkit.tabular.neural import net_config, neural_prediction
 
+    if net == "policy":  # the value net starts from the evaluated policy's own backbone
+        if not Path(policy).is_dir():
+            raise RlkitError("--net policy starts the value network from the policy's backbone: "
+                             "--policy must then be a run folder of `rlkit train`", where="--net")
+        net = policy
     if Path(policy).is_dir():  # a run folder of `rlkit train`: the CLI turns it into the agent
         from rlkit.runs.train import load_run_agent
 

@@ -224,7 +224,7 @@ def _same_as_source(given: dict[str, Any] | None, source: BackboneSource) -> boo
     return _architecture(merged, source.input_shape) == _architecture(source.net, source.input_shape)
 
 
-def _check_shape(source: BackboneSource, shape: tuple[int, ...]) -> None:
+def _check_shape(source: BackboneSource, shape: tuple[int, ...], where: str = "policy.init") -> None:
     """The source's backbone, built for this env's observations, must take the source's weights."""
     from rlkit.supervised import build_backbone
 
@@ -238,7 +238,7 @@ def _check_shape(source: BackboneSource, shape: tuple[int, ...]) -> None:
         raise RlkitError(
             f"the {source.net.get('type', 'mlp')} backbone of {source.path} reads observations of shape "
             f"{source.input_shape}; this env's observations have shape {shape}, which it cannot read",
-            where="policy.init",
+            where=where,
         )
 
 

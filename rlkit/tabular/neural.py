@@ -74,7 +74,9 @@ def net_config(text: str | None) -> dict[str, Any] | None:
 
     :param text: ``None``/``"auto"`` (MLP, or a CNN for image observations), ``"mlp"``
         (:data:`DEFAULT_MLP`), ``"linear"`` (no hidden layer: a table on one-hot features),
-        ``"cnn"`` (:data:`DEFAULT_CNN`), or a .yaml/.json file with a backbone config.
+        ``"cnn"`` (:data:`DEFAULT_CNN`), a .yaml/.json file with a backbone config, or a run
+        folder (or model file) of ``rlkit train`` or ``rlkit supervised train``: ``{"init": PATH}``,
+        a value network that starts from that run's trained backbone.
     :raises RlkitError: anything else, or a file that is not a mapping.
 
     >>> net_config("linear")
@@ -97,8 +99,10 @@ def net_config(text: str | None) -> dict[str, Any] | None:
             raise RlkitError("a backbone config must be a mapping like {type: mlp, hidden: [64]}",
                              where=str(path))
         return cfg
-    raise RlkitError(f"unknown value network {text!r}: use auto, mlp, linear, cnn or a .yaml/.json "
-                     "backbone config", where="--net")
+    if path.is_dir() or (path.suffix.lower() == ".pt" and path.is_file()):
+        return {"init": str(path)}  # start from this run's trained backbone (see ValueNetwork)
+    raise RlkitError(f"unknown value network {text!r}: use auto, mlp, linear, cnn, a .yaml/.json "
+                     "backbone config or a run folder / model file with a trained backbone", where="--net")
 
 
 # -- the value network ---------------------------------------------------------------------------
@@ -112,6 +116,11 @@ class ValueNetwork(nn.Module):
         them to float; uint8 images are divided by 255).
     :param net: backbone config for :func:`rlkit.supervised.build_backbone` (default
         :data:`DEFAULT_MLP`, or :data:`DEFAULT_CNN` for 2-D/3-D uint8 observations).
+        ``{"init": PATH}``: the backbone of a run of ``rlkit train`` (its policy's) or of
+        ``rlkit supervised train`` (the classifier's), or of one of their model files: its
+        architecture and weights are copied and the head is new (zero, as always); batch-norm
+        layers keep the source's running statistics. An observation shape the backbone cannot
+        read is an error naming both shapes.
     :param bias: give the linear head a bias. Default: yes, except for a table (one-hot
         features straight into the head, ``{"type": "mlp", "hidden": []}``), where a shared bias
         would tie the states together; without it ``v(s) = w[s]`` exactly.
@@ -135,6 +144,16 @@ class ValueNetwork(nn.Module):
                 f"value network: observation space {observation_space} is not supported; use an env "
                 "with Discrete or Box observations (flatten Dict/Tuple observations with a wrapper)"
             )
+        source = None
+        if net is not None and "init" in net:
+            from rlkit.agents.pretrained import _check_shape, read_source
+
+            if set(net) != {"init"}:
+                raise RlkitError("a value network started from a trained backbone takes its "
+                                 "architecture from the source; give only its path", where="net")
+            source = read_source(net["init"], where="--net")
+            _check_shape(source, input_shape, where="--net")
+            net = dict(source.net)
         if net is None:
             image = (
                 isinstance(observation_space, spaces.Box)
@@ -147,7 +166,11 @@ class ValueNetwork(nn.Module):
         if getattr(self.backbone, "is_recurrent", False):
             raise RlkitError("value network: recurrent backbones are not supported for prediction; "
                              "use mlp or cnn", where="net.type")
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.backbone.modules()):
+        self._norms = [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if source is not None:
+            self.backbone.load_state_dict(source.body)
+            self.cfg = {**self.cfg, "init": source.path}
+        elif self._norms:
             raise RlkitError(
                 "value network: batch norm makes v(s) depend on the rest of the batch, which breaks TD "
                 "targets and per-state traces; give blocks without batch_norm (e.g. rlkit.tabular.neural."
@@ -162,6 +185,14 @@ class ValueNetwork(nn.Module):
         nn.init.zeros_(self.head.weight)
         if self.head.bias is not None:
             nn.init.zeros_(self.head.bias)
+
+    def train(self, mode: bool = True) -> ValueNetwork:
+        """As nn.Module.train, but batch-norm layers of a trained backbone keep their running
+        statistics (eval mode), so v(s) never depends on the rest of a batch."""
+        super().train(mode)
+        for m in self._norms:
+            m.eval()
+        return self
 
     def encode(self, obs: Any) -> torch.Tensor:
         """Turn a batch of raw observations into the network's input tensor."""
