@@ -256,6 +256,7 @@ class _Backup:
         self._bufs = [np.empty(self.S), np.empty(self.S)]
         self._d, self._gv = np.empty(self.S), np.empty(self.S)   # reused: no 10^7-entry allocation a sweep
         self.bytes_read = 0                                        # of P, by the sweeps (__call__)
+        self.n_alive = self.A * self.S                             # (s, a) rows computed (all, here)
 
     def q(self, v: np.ndarray) -> np.ndarray:
         """(A, S) action values (a buffer reused by the next call)."""
@@ -354,7 +355,7 @@ class _PrunedBackup(_Backup):
         super().__init__(mdp, threads)
         self.threads = threads
         self.alive = np.ones((self.A, self.S), dtype=bool)
-        self.n_alive = self.computed = self.A * self.S
+        self.computed = self.n_alive
         self.rows_kernel: Any = None
         self.bound = np.inf
         self._thr = np.empty(self.S)
@@ -772,8 +773,8 @@ def _elimination_info(backup: _Backup, sweeps: int) -> dict:
     """What value iteration reports of its sweeps' reads of P and of the elimination."""
     if backup.kernel is None:                      # dense P: every sweep one product
         return {"bytes_read": int(backup.bytes_per_sweep) * int(sweeps), "eliminated": 0.0}
-    alive = backup.n_alive if isinstance(backup, _PrunedBackup) else backup.A * backup.S
-    return {"bytes_read": int(backup.bytes_read), "eliminated": 1.0 - alive / max(1, backup.A * backup.S)}
+    total = max(1, backup.A * backup.S)
+    return {"bytes_read": int(backup.bytes_read), "eliminated": 1.0 - backup.n_alive / total}
 
 
 def modified_policy_iteration(mdp: MDP, *, m: int = 10, tol: float = 1e-8, max_iter: int = 100_000,

@@ -209,9 +209,7 @@ class CSRRowsKernel:
         r = np.asarray(rows, dtype=np.int64)
         if len(r) > 1 and not (r[1:] > r[:-1]).all():     # np.flatnonzero's rows need no sort
             r = np.sort(r)
-            if not (r[1:] > r[:-1]).all():
-                raise ValueError("rows must be distinct row indices of M")
-        if len(r) and (r[0] < 0 or r[-1] >= self.shape[0]):
+        if (len(r) > 1 and not (r[1:] > r[:-1]).all()) or (len(r) and (r[0] < 0 or r[-1] >= self.shape[0])):
             raise ValueError("rows must be distinct row indices of M")
         r = r[::-1]
         self.rows = r.astype(ptr.dtype) if self.shape[0] < np.iinfo(ptr.dtype).max else r
