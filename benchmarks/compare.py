@@ -216,8 +216,9 @@ def main() -> None:
     parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agents")
     parser.add_argument("--scaling-agent", default="sb3-ppo", help="agent of the scaling runs")
     parser.add_argument("--repeat", type=int, default=3, help="scaling runs per worker count (best kept)")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "bench-compare"),
-                        help="output folder (re-run to resume an interrupted compare)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compare"),
+                        help="output folder: one compare folder per env (committed: its finished trials "
+                             "are the evidence of the tables, and a later run reuses them)")
     parser.add_argument("--note", default="", help="a sentence about the conditions, added to the docs")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, markdown_table, write_section  # noqa: E402
+from _common import DOCS, machine, markdown_table, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the score each env counts as solved (Gymnasium's threshold; -200 for Pendulum, which has none)
@@ -43,13 +43,13 @@ def _file(out: Path, env: str) -> Path:
     return out / (env.replace("/", "-") + ".jsonl")
 
 
-def run(env: str, seeds: list[int], out: Path, overrides: dict) -> None:
+def run(env: str, seeds: list[int], out: Path, overrides: dict, runs: Path) -> None:
     from rlkit.runs import train
 
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         t0 = time.perf_counter()
-        r = train(env, seed=seed, root=str(out / "runs"), overrides=overrides)
+        r = train(env, seed=seed, root=str(runs), overrides=overrides)
         best = r.best_eval.mean if r.best_eval else None
         row = {"env": env, "seed": seed, "last": r.eval.mean, "best": best,
                "best_at": r.best_timesteps, "timesteps": r.timesteps, "train_s": round(r.seconds, 1),
@@ -57,6 +57,24 @@ def run(env: str, seeds: list[int], out: Path, overrides: dict) -> None:
         with _file(out, env).open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
+
+
+HEADERS = ["env", "target", "seeds", "last >= target", "best >= target", "last worst", "last median",
+           "best worst", "best median", "train s (median)", "--set"]
+
+
+def page_rows(path: Path = DOCS) -> dict[str, list[str]]:
+    """The rows of the presets table as the page has them now, by env (what ``report`` keeps for
+    the envs that ``out`` holds no record of: an earlier session's runs whose per-seed records
+    were not kept)."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find("<!-- presets:start -->"), text.find("<!-- presets:end -->")
+    rows = {}
+    for line in text[start:end].splitlines() if start >= 0 else []:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == len(HEADERS) and cells[0] not in ("env", "---") and not cells[0].startswith("-"):
+            rows[cells[0].removesuffix(" *")] = cells
+    return rows
 
 
 def report(out: Path, note: str) -> str:
@@ -73,16 +91,23 @@ def report(out: Path, note: str) -> str:
         def solved(xs, target=target):
             return "-" if target is None else f"{sum(x >= target for x in xs)}/{len(xs)}"
 
+        seconds = [r["train_s"] for r in runs if r.get("train_s") is not None]  # None: not recorded
         rows.append([env, target, len(runs), solved(last), solved(best), f"{min(last):.1f}",
                      f"{statistics.median(last):.1f}", f"{min(best):.1f}", f"{statistics.median(best):.1f}",
-                     f"{statistics.median(r['train_s'] for r in runs):.1f}",
+                     f"{statistics.median(seconds):.1f}" if seconds else "",
                      json.dumps(runs[0].get("overrides") or {})])
-    table = markdown_table(["env", "target", "seeds", "last >= target", "best >= target", "last worst",
-                            "last median", "best worst", "best median", "train s (median)", "--set"], rows)
+    recorded = {row[0] for row in rows}
+    kept = [cells[:1] + cells[1:] for env, cells in page_rows().items() if env not in recorded]
+    for cells in kept:
+        cells[0] += " *"
+    rows = sorted(rows + kept, key=lambda row: str(row[0]))
+    table = markdown_table(HEADERS, rows)
+    footnote = ("\n\n\\* Kept from the page as it was: an earlier session's runs, whose per-seed records are "
+                f"not in `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`." if kept else "")
     return (f"Machine: {machine()}. `python benchmarks/presets.py`: each seed is `rlkit train --env ENV "
             "--seed S` with the preset; the final evaluation is 100 deterministic episodes of the last "
             "model (`model.pt`) and of the best periodic evaluation's model (`best_model.pt`, what "
-            f"`rlkit evaluate` uses by default), on the same episodes. {note}\n\n{table}")
+            f"`rlkit evaluate` uses by default), on the same episodes. {note}\n\n{table}{footnote}")
 
 
 def main() -> None:
@@ -90,19 +115,24 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="env id (repeatable)")
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-29 or 0,3,7")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE override (as rlkit train)")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "bench-presets"), help="results folder")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "presets"),
+                        help="folder of the per-env .jsonl records (committed: the table's evidence)")
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "bench-presets"),
+                        help="folder of the training runs (models, logs; not committed)")
     parser.add_argument("--report", action="store_true", help="only rebuild the table")
     parser.add_argument("--note", default="", help="a sentence about the conditions, added to the docs")
+    parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md")
     args = parser.parse_args()
     out = Path(args.out)
     if not args.report:
         from rlkit.agents.presets import parse_set
 
         for env in args.env:
-            run(env, _seeds(args.seeds), out, parse_set(args.set))
+            run(env, _seeds(args.seeds), out, parse_set(args.set), Path(args.runs))
     text = report(out, args.note)
     print(text)
-    write_section("presets", "## Presets verified with the model a user gets\n\n" + text)
+    if not args.no_write:
+        write_section("presets", "## Presets verified with the model a user gets\n\n" + text)
 
 
 if __name__ == "__main__":
