@@ -891,3 +891,127 @@ def test_td_learner_runs_the_loop_with_its_update():
     np.testing.assert_array_equal(L.lengths, [[2, 2]] * 2)
     L = run(ModelSource(cycle2()), 1, 1, 0, Constant(0.5), Constant(0.1), 1.5, 3, None)
     np.testing.assert_allclose(L.Q[0, :, 0], ref_td_cycle(1, 3, 0.5, 0.5, 1.5), rtol=1e-15)
+
+
+def choice_mdp():
+    """State 0 (start): action 0 ends the episode with reward 1, action 1 goes to state 1 (reward
+    0). State 1: action 0 ends it with reward 10, action 1 with reward 0. State 2 is terminal."""
+    P = np.zeros((2, 3, 3))
+    P[0, 0, 2] = P[1, 0, 1] = P[0, 1, 2] = P[1, 1, 2] = 1.0
+    P[:, 2, 2] = 1.0
+    R = np.array([[1.0, 0.0], [10.0, 0.0], [0.0, 0.0]])
+    return MDP(P, R, 1.0, terminal=[False, False, True], start=[1.0, 0.0, 0.0])
+
+
+def test_exploring_starts_random_start_and_first_action_then_greedy():
+    """Monte Carlo ES: episodes start in state 0 or 1 (uniform over the non-terminal states, not
+    the model's start 0), with a random first action, then act greedily whatever epsilon says: once
+    Q(1, 0) = 10 is learned, an episode 0 -> 1 always ends with 10, never with 0."""
+    res = control_fn(choice_mdp(), "mc-control", exploring_starts=True, epsilon=1.0, episodes=200, runs=2,
+                     seed=0, evaluate_runs=False)
+    lengths, returns = res.lengths_runs, res.returns_runs
+    assert (lengths == 1).any() and (lengths == 2).any()
+    # one-step episodes: from 0 by action 0 (return 1), or from 1 (10 or 0, by the random first action)
+    one = returns[lengths == 1]
+    assert set(one.tolist()) == {0.0, 1.0, 10.0}
+    two = returns[:, 50:][lengths[:, 50:] == 2]
+    assert two.size > 0 and (two == 10.0).all()                # greedy in state 1 after the first action
+    np.testing.assert_allclose(res.q_runs[:, 1, 0], 10.0)
+    np.testing.assert_allclose(res.q_runs[:, 1, 1], 0.0)
+    assert res.params["exploring_starts"] is True
+
+
+def test_exploring_starts_take_only_available_first_actions():
+    mdp = choice_mdp()
+    mdp = MDP(mdp.P, mdp.R, 1.0, terminal=mdp.terminal, start=[1.0, 0.0, 0.0],
+              action_mask=[[True, True], [False, True], [True, True]])
+    res = control_fn(mdp, "mc-control", exploring_starts=True, episodes=60, runs=2, seed=1,
+                     evaluate_runs=False)
+    # state 1 may only take action 1 (reward 0): no episode ever earns 10
+    assert res.returns_runs.max() == 1.0
+    assert (res.lengths_runs == 1).any() and (res.lengths_runs == 2).any()
+
+
+def test_monte_carlo_control_takes_only_available_actions():
+    mdp = choice_mdp()
+    mdp = MDP(mdp.P, mdp.R, 1.0, terminal=mdp.terminal, start=[1.0, 0.0, 0.0],
+              action_mask=[[False, True], [True, False], [True, True]])
+    res = control_fn(mdp, "mc-control", epsilon=1.0, episodes=20, runs=2, seed=0, evaluate_runs=False)
+    np.testing.assert_array_equal(res.returns_runs, 10.0)     # 0 -> 1 by action 1, then action 0
+    np.testing.assert_array_equal(res.lengths_runs, 2)
+
+
+def test_exploring_starts_need_a_model():
+    import gymnasium as gym
+
+    from rlkit.errors import RlkitError
+
+    with pytest.raises(RlkitError) as exc:
+        control_fn(gym.make("FrozenLake-v1"), "mc-control", exploring_starts=True, episodes=1)
+    assert exc.value.where == "exploring_starts"
+    assert str(exc.value).startswith("exploring_starts: exploring starts need a model whose start state "
+                                     "can be chosen; ")
+    assert str(exc.value).endswith(" is a Gymnasium env: use mc-control with epsilon instead")
+
+
+def test_monte_carlo_control_follows_its_epsilon_schedule():
+    a = control_fn(choice_mdp(), "mc-control", epsilon="linear:0.0,0.0,5", episodes=6, runs=2, seed=4)
+    b = control_fn(choice_mdp(), "mc-control", epsilon=0.0, episodes=6, runs=2, seed=4)
+    np.testing.assert_array_equal(a.q_runs, b.q_runs)
+    np.testing.assert_array_equal(a.returns_runs, b.returns_runs)
+
+
+@pytest.mark.parametrize("method",
+                         ["sarsa", "expected-sarsa", "q-learning", "double-q-learning", "mc-control"])
+def test_a_run_does_not_depend_on_the_runs_beside_it(method):
+    """Run r draws from its own stream (spawn(runs)[r]), so the first two runs of a 3-run call are
+    the 2-run call's, although the runs' episodes end at different steps."""
+    kw = dict(episodes=15, epsilon=0.5, seed=9, alpha=0.3, evaluate_runs=False)
+    two = control_fn(two_way_mdp(), method, runs=2, start=1, **kw)
+    three = control_fn(two_way_mdp(), method, runs=3, start=1, **kw)
+    assert len(set(three.lengths_runs.ravel().tolist())) > 1
+    np.testing.assert_array_equal(three.q_runs[:2], two.q_runs)
+    np.testing.assert_array_equal(three.lengths_runs[:2], two.lengths_runs)
+    again = control_fn(two_way_mdp(), method, runs=2, start=1, **kw)
+    np.testing.assert_array_equal(again.q_runs, two.q_runs)            # the seed reaches the sampler
+    other = control_fn(two_way_mdp(), method, runs=2, start=1, **{**kw, "seed": 10})
+    assert not np.array_equal(other.lengths_runs, two.lengths_runs)
+
+
+class CycleGym:
+    """cycle2 as a Gymnasium env (no model): 0 -> 1 -> 0 ..., reward 1 out of 0 and 2 out of 1."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        class Env(gym.Env):
+            observation_space = gym.spaces.Discrete(2)
+            action_space = gym.spaces.Discrete(1)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                self.s = 0
+                return 0, {}
+
+            def step(self, action):
+                r = [1.0, 2.0][self.s]
+                self.s = 1 - self.s
+                return self.s, r, False, False, {}
+
+        return Env()
+
+
+@pytest.mark.parametrize("method", ["q-learning", "sarsa", "mc-control"])
+def test_control_of_a_gymnasium_env_by_hand(method):
+    res = control_fn(CycleGym, method, episodes=2, runs=2, alpha=0.5, max_steps=3, q_init=1.5, seed=0,
+                     gamma=0.5)
+    np.testing.assert_array_equal(res.lengths_runs, 3)
+    np.testing.assert_array_equal(res.returns_runs, 4.0)
+    if method == "mc-control":      # constant alpha 0.5, first visits: G_0 = 2.25, G_1 = 2.5
+        q0 = 1.5 + 0.5 * (2.25 - 1.5)
+        q1 = 1.5 + 0.5 * (2.5 - 1.5)
+        want = [q0 + 0.5 * (2.25 - q0), q1 + 0.5 * (2.5 - q1)]
+    else:
+        want = ref_td_cycle(2, 3, 0.5, 0.5, 1.5)
+    np.testing.assert_allclose(res.q_runs[:, :, 0], np.tile(want, (2, 1)), rtol=1e-15)
+    assert res.policy_value is None and res.optimal_values is None
