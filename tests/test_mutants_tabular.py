@@ -1015,3 +1015,54 @@ def test_control_of_a_gymnasium_env_by_hand(method):
         want = ref_td_cycle(2, 3, 0.5, 0.5, 1.5)
     np.testing.assert_allclose(res.q_runs[:, :, 0], np.tile(want, (2, 1)), rtol=1e-15)
     assert res.policy_value is None and res.optimal_values is None
+
+
+def test_control_discount_override_reaches_the_learner_and_the_exact_values():
+    res = control_fn(chain_mdp(1.0), "q-learning", gamma=0.5, episodes=1, alpha=1.0, q_init=2.0, seed=0)
+    assert res.gamma == 0.5
+    # alpha 1: Q(0) = 1 + .5 * Q(1) = 1 + .5 * 2 (Q(1) not updated yet), then Q(1) = 3
+    np.testing.assert_array_equal(res.q_runs[0, :, 0], [2.0, 3.0, 0.0])
+    np.testing.assert_array_equal(res.optimal_values, [2.5, 3.0, 0.0])     # 1 + .5 * 3
+    np.testing.assert_array_equal(res.policy_value, [2.5, 3.0, 0.0])
+    np.testing.assert_array_equal(res.policy_value_runs, [[2.5, 3.0, 0.0]])
+
+
+def test_control_keeps_terminal_action_values_at_zero():
+    for method in ("q-learning", "double-q-learning", "mc-control"):
+        res = control_fn(chain_mdp(), method, episodes=1, q_init=7.0, seed=0, alpha=0.5)
+        np.testing.assert_array_equal(res.q_runs[:, 2], 0.0)
+        np.testing.assert_array_equal(res.q[2], 0.0)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"method": "q-learning", "exploring_starts": True},
+     "exploring_starts: exploring starts are a Monte Carlo control option; use --method mc-control"),
+    ({"max_steps": 0}, "max_steps: max_steps must be > 0, got 0"),
+    ({"episodes": 0}, "episodes: episodes must be an integer > 0, got 0"),
+    ({"runs": 0}, "runs: runs must be an integer > 0, got 0"),
+])
+def test_control_refuses(kw, message):
+    from rlkit.errors import RlkitError
+
+    kw = {"method": "sarsa", **kw}
+    with pytest.raises(RlkitError) as exc:
+        control_fn(chain_mdp(), kw.pop("method"), **kw)
+    assert str(exc.value) == message
+
+
+def test_control_refuses_a_reward_process():
+    from rlkit.errors import RlkitError
+
+    with pytest.raises(RlkitError) as exc:
+        control_fn(walk3(), "q-learning", episodes=1)
+    assert str(exc.value) == "env: a reward process has no actions to control: give an MDP"
+    assert exc.value.where == "env"
+
+
+def test_control_defaults():
+    res = control_fn(chain_mdp(), seed=0)
+    assert (res.method, res.episodes, res.runs) == ("q-learning", 500, 1)
+    assert res.params == {"alpha": "0.1", "epsilon": "0.1", "q_init": 0.0, "max_steps": 10_000}
+    res = control_fn(chain_mdp(), "mc-control", episodes=2, seed=0)
+    assert res.params["alpha"] == "sample-average" and res.params["first_visit"] is True
+    np.testing.assert_array_equal(res.q_runs[0, :, 0], [4.0, 3.0, 0.0])   # the returns themselves
