@@ -1066,3 +1066,112 @@ def test_control_defaults():
     res = control_fn(chain_mdp(), "mc-control", episodes=2, seed=0)
     assert res.params["alpha"] == "sample-average" and res.params["first_visit"] is True
     np.testing.assert_array_equal(res.q_runs[0, :, 0], [4.0, 3.0, 0.0])   # the returns themselves
+
+
+def test_control_result_repr_reports_the_last_episode():
+    res = control_fn(chain_mdp(), "q-learning", episodes=3, seed=0)
+    res.returns_curve = np.array([1.0, 2.0, 3.0])
+    res.seconds = 1.0
+    assert "final_return=3, " in repr(res)
+
+
+def test_double_q_learning_argmax_over_the_available_actions():
+    avail = np.array([[True, True, True], [True, False, True], [True, True, True]])
+    L = learner(three_actions_mdp(0.5), q=Q0, double=True, seed=1, avail=avail)
+    coins = RunStreams(1, 2).draw(np.array([0, 1])) < 0.5
+    assert coins.tolist() == [False, True]
+    double_q_learning_update(L, np.array([0, 1]), np.array([0, 0]), np.array([0, 0]), np.array([0.0, 0.0]),
+                             np.array([1, 1]), np.array([True, True]), 1.0, 0.1)
+    # both tables hold Q0; in state 1 action 1 is unavailable: run 0's argmax over {0, 2} of
+    # (2, 0) is 0 -> target .5 * 2 = 1; run 1's of (-1, 8) is 2 -> target .5 * 8 = 4
+    assert (L.Q2[0, 0, 0], L.Q[1, 0, 0]) == (1.0, 4.0)
+
+
+def sarsa_mdp():
+    """State 0: either action goes to state 1, reward 100 * action; state 1: either action ends
+    the episode, reward 10 * action. The return tells both actions of an episode."""
+    P = np.zeros((2, 3, 3))
+    P[:, 0, 1] = P[:, 1, 2] = P[:, 2, 2] = 1.0
+    R = np.array([[0.0, 100.0], [0.0, 10.0], [0.0, 0.0]])
+    return MDP(P, R, 1.0, terminal=[False, False, True], start=[1.0, 0.0, 0.0])
+
+
+def test_sarsa_bootstraps_from_the_action_it_then_takes():
+    """Random actions (epsilon 1), alpha 1: each episode sets Q(0, A0) = r(A0) + Q(1, A1) with
+    Q(1, A1) as it was before the episode, A1 the action actually taken next, then Q(1, A1) =
+    r(A1). Both actions are read back from the episode's return."""
+    res = control_fn(sarsa_mdp(), "sarsa", episodes=30, runs=2, alpha=1.0, epsilon=1.0, q_init=5.0, seed=2,
+                     evaluate_runs=False)
+    for r in range(2):
+        Q = np.full((2, 2), 5.0)
+        for ret in res.returns_runs[r]:
+            a0, a1 = int(ret // 100), int(ret % 100 // 10)
+            Q[0, a0] = 100.0 * a0 + Q[1, a1]
+            Q[1, a1] = 10.0 * a1
+        np.testing.assert_array_equal(res.q_runs[r, :2], Q)
+    assert len(set(res.returns_runs.ravel().tolist())) == 4            # all four paths were taken
+
+
+def test_td_learner_seed_and_action_mask_reach_the_loop():
+    from rlkit.tabular.control import q_learning_update, td_learner
+
+    run = td_learner(q_learning_update)
+    a = run(ModelSource(two_way_mdp(), start=1), 2, 10, 3, Constant(0.5), Constant(0.5), 0.0, 50, None)
+    ref = control_fn(two_way_mdp(), "q-learning", start=1, runs=2, episodes=10, seed=3, alpha=0.5,
+                     epsilon=0.5, max_steps=50, evaluate_runs=False)
+    np.testing.assert_array_equal(a.Q, ref.q_runs)
+    mdp = choice_mdp()
+    mask = np.array([[False, True], [True, False], [True, True]])
+    L = run(ModelSource(mdp), 2, 10, 0, Constant(0.5), Constant(1.0), 0.0, 50, mask)
+    np.testing.assert_array_equal(L.returns, 10.0)                     # 0 -> 1 by action 1, then action 0
+
+
+def test_monte_carlo_control_explores_with_epsilon_and_averages_only_real_steps():
+    """epsilon 1 without exploring starts: random actions from state 0, so the three paths (return
+    1 in one step, 10 or 0 in two) all keep happening; sample averages of first visits: Q(0, 0) = 1,
+    Q(1, 0) = 10, Q(1, 1) = 0 exactly and Q(0, 1) the mean of the two-step returns. The runs'
+    episodes end at different steps (one step or two)."""
+    res = control_fn(choice_mdp(), "mc-control", epsilon=1.0, episodes=40, runs=3, seed=0,
+                     evaluate_runs=False)
+    assert set(res.returns_runs[:, 10:].ravel().tolist()) == {0.0, 1.0, 10.0}
+    np.testing.assert_array_equal(res.q_runs[:, 0, 0], 1.0)
+    np.testing.assert_array_equal(res.q_runs[:, 1], [[10.0, 0.0]] * 3)
+    for r in range(3):
+        two = res.returns_runs[r][res.lengths_runs[r] == 2]
+        assert res.q_runs[r, 0, 1] == pytest.approx(two.mean(), rel=1e-15)
+
+
+def test_monte_carlo_control_episodes_longer_than_128_steps():
+    res = control_fn(cycle2(gamma=0.5), "mc-control", episodes=1, max_steps=130, seed=0, evaluate_runs=False)
+    np.testing.assert_array_equal(res.lengths_runs, [[130]])
+    assert res.returns_runs[0, 0] == 65 * 3.0
+
+
+def self_loop_mdp():
+    """State 0 stays with probability 1/2 or moves to 1; 1 ends the episode; reward 1 a step."""
+    P = np.zeros((1, 3, 3))
+    P[0, 0, 0] = P[0, 0, 1] = 0.5
+    P[0, 1, 2] = P[0, 2, 2] = 1.0
+    return MDP(P, [[1.0], [1.0], [0.0]], 1.0, terminal=[False, False, True], start=[1.0, 0.0, 0.0])
+
+
+def test_first_visit_monte_carlo_control_goes_on_after_a_step_with_nothing_to_update():
+    """Episodes 0, 0, ..., 0, 1: after the first step every later visit of 0 is a revisit, but the
+    last step (first visit of 1) is still updated. alpha 0.5 from 0: Q(1) = 1 - 0.5^E, and Q(0)
+    follows the first-visit returns, the episode lengths."""
+    res = control_fn(self_loop_mdp(), "mc-control", alpha=0.5, episodes=8, seed=0, evaluate_runs=False)
+    L = res.lengths_runs[0]
+    assert (L > 2).any()
+    q0 = 0.0
+    for n in L:
+        q0 += 0.5 * (n - q0)
+    assert res.q_runs[0, 0, 0] == pytest.approx(q0, rel=1e-15)
+    assert res.q_runs[0, 1, 0] == 1.0 - 0.5**8
+
+
+def test_monte_carlo_control_with_a_step_size_schedule():
+    """alpha 'linear:0.5,0.1,1': 0.5 in episode 0, 0.1 after; first visits G_0 = 2.25, G_1 = 2.5."""
+    res = control_fn(cycle2(), "mc-control", alpha="linear:0.5,0.1,1", episodes=2, max_steps=3, seed=0,
+                     evaluate_runs=False)
+    np.testing.assert_allclose(res.q_runs[0, :, 0], [1.125 + 0.1 * (2.25 - 1.125), 1.25 + 0.1 * (2.5 - 1.25)],
+                               rtol=1e-15)
