@@ -1175,3 +1175,34 @@ def test_monte_carlo_control_with_a_step_size_schedule():
                      evaluate_runs=False)
     np.testing.assert_allclose(res.q_runs[0, :, 0], [1.125 + 0.1 * (2.25 - 1.125), 1.25 + 0.1 * (2.5 - 1.25)],
                                rtol=1e-15)
+
+
+def test_sampling_normalises_each_row_by_its_sum():
+    np.testing.assert_array_equal(_sample(np.array([[1.0, 1.0], [1.0, 3.0]]), np.array([0.7, 0.2])), [1, 0])
+
+
+def test_double_q_learning_behaves_by_the_sum_of_its_tables():
+    L = learner(three_actions_mdp(), q=Q0, double=True)
+    L.Q2[:] = Q0[::-1]
+    np.testing.assert_array_equal(L.behaviour_q(np.array([0, 1]), np.array([1, 0])),
+                                  [Q0[0, 1] + Q0[1, 1], Q0[1, 0] + Q0[0, 0]])
+
+
+def test_the_greedy_policy_skips_unavailable_actions():
+    mdp = choice_mdp()
+    mdp = MDP(mdp.P, mdp.R, 1.0, terminal=mdp.terminal, start=[1.0, 0.0, 0.0],
+              action_mask=[[False, True], [True, False], [True, True]])
+    # q_init 100: the unavailable actions keep 100, above anything learned
+    res = control_fn(mdp, "q-learning", episodes=5, runs=2, q_init=100.0, alpha=0.5, seed=0)
+    np.testing.assert_array_equal(res.policy[:2], [1, 0])
+    np.testing.assert_array_equal(res.policy_runs[:, :2], [[1, 0], [1, 0]])
+
+
+def test_control_names_its_method_in_the_source_errors_and_times_itself():
+    from rlkit.errors import RlkitError
+
+    with pytest.raises(RlkitError, match="^method 'sarsa' needs a Discrete observation space"):
+        control_fn("gym:CartPole-v1", "sarsa", episodes=1)
+    t0 = time.perf_counter()
+    res = control_fn(chain_mdp(), "sarsa", episodes=2, seed=0)
+    assert 0 < res.seconds <= time.perf_counter() - t0
