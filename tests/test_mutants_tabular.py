@@ -1206,3 +1206,32 @@ def test_control_names_its_method_in_the_source_errors_and_times_itself():
     t0 = time.perf_counter()
     res = control_fn(chain_mdp(), "sarsa", episodes=2, seed=0)
     assert 0 < res.seconds <= time.perf_counter() - t0
+
+
+# ==============================================================================================
+# defaults: the library functions take the registry's defaults, as the CLI does
+# ==============================================================================================
+
+def test_nstep_defaults_to_four_steps_as_the_cli_and_nstep_td():
+    kw = dict(episodes=20, runs=2, seed=3, alpha=0.2)
+    def nstep(**extra):
+        return evaluate_policy("random-walk", method="nstep", **kw, **extra).values
+
+    default = nstep()
+    np.testing.assert_array_equal(default, nstep(n=4))
+    np.testing.assert_array_equal(default, nstep_td("random-walk", **kw).values)
+    assert not np.array_equal(default, nstep(n=1))
+    tr = rollout(ModelSource(walk3(), gamma=1.0, start="A"), None, episodes=10, runs=2, seed=1)
+    (swept,) = estimate_values_sweep(tr, "nstep", [0.2])
+    np.testing.assert_array_equal(swept.values, estimate_values(tr, "nstep", alpha=0.2, n=4).values)
+
+
+def test_sweeps_default_to_the_methods_own_step_size():
+    kw = dict(episodes=15, runs=2, seed=5)
+    for method in ("mc", "batch-td", "td"):
+        (swept,) = evaluate_policy_sweep("random-walk", method=method, **kw)
+        one = evaluate_policy("random-walk", method=method, **kw)
+        np.testing.assert_array_equal(swept.values, one.values)
+    # Monte Carlo's own default is the sample average, not a constant 0.1
+    (mc,) = evaluate_policy_sweep("random-walk", method="mc", **kw)
+    assert not np.array_equal(mc.values, evaluate_policy("random-walk", method="mc", alpha=0.1, **kw).values)

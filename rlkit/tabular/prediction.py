@@ -453,8 +453,9 @@ def _run_method(tr: Transitions, entry: registry.Method, alpha_rows: np.ndarray 
     return info or {}
 
 
-def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: Any = (0.1,), *,
-                          n: int = 1, lam: float = 0.9, trace: str = "accumulating", offline: bool = False,
+def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: Any = (None,), *,
+                          n: int | None = None, lam: float = 0.9, trace: str = "accumulating",
+                          offline: bool = False,
                           first_visit: bool | None = None, init: float | np.ndarray = 0.0,
                           exact: np.ndarray | None = None, terminal: np.ndarray | None = None,
                           gamma: float | None = None, record_values: bool = False, batch_tol: float = 1e-10,
@@ -465,9 +466,10 @@ def estimate_values_sweep(transitions: Transitions, method: str = "td", alphas: 
 
     The runs are repeated once per step size and all ``len(alphas) x R`` learners advance together,
     so a sweep over step sizes (S&B Figure 6.2) costs about what one step size costs. Each step size
-    sees the same episodes. ``None`` in ``alphas`` means the method's default (sample averages for
-    Monte Carlo). Other parameters as in :func:`evaluate_policy`; ``exact`` and ``terminal``
-    (bool (S,)) enable the RMS error curves (terminal states keep value 0 and are left out).
+    sees the same episodes. ``None`` in ``alphas`` (the default) means the method's default step
+    size (sample averages for Monte Carlo). Other parameters as in :func:`evaluate_policy`;
+    ``exact`` and ``terminal`` (bool (S,)) enable the RMS error curves (terminal states keep
+    value 0 and are left out).
 
     :returns: one :class:`PredictionResult` per step size, in the order given.
     """
@@ -588,7 +590,7 @@ def _prepare(env: Any, policy: Any, method: str, episodes: int, runs: int, seed:
 
 
 def evaluate_policy(env: Any, policy: Any = "uniform", *, method: str = "td", episodes: int = 100,
-                    runs: int = 1, alpha: float | None = None, n: int = 1, lam: float = 0.9,
+                    runs: int = 1, alpha: float | None = None, n: int | None = None, lam: float = 0.9,
                     trace: str = "accumulating", offline: bool = False, first_visit: bool | None = None,
                     seed: SeedLike = None, gamma: float | None = None, start: Any = None,
                     init: float | np.ndarray = 0.0, max_steps: int | None = None,
@@ -607,7 +609,7 @@ def evaluate_policy(env: Any, policy: Any = "uniform", *, method: str = "td", ep
     :param runs: independent runs, advanced together; curves are averaged over them.
     :param alpha: step size in (0, 1]. Default 0.1 for TD methods; for Monte Carlo None means the
         sample average (1/N(s)); for batch methods the step on the mean increment (default 1).
-    :param n: steps of n-step TD.
+    :param n: steps of n-step TD (None: the method's default, 4, as ``rlkit evaluate-policy``).
     :param lam: λ of TD(λ), in [0, 1].
     :param trace: ``"accumulating"`` or ``"replacing"`` eligibility traces.
     :param offline: TD(λ) applies its summed increments at the end of each episode.
@@ -645,8 +647,8 @@ def evaluate_policy(env: Any, policy: Any = "uniform", *, method: str = "td", ep
                                  record_values=record_values, env_kwargs=env_kwargs, batch_tol=batch_tol)[0]
 
 
-def evaluate_policy_sweep(env: Any, policy: Any = "uniform", *, method: str = "td", alphas: Any = (0.1,),
-                          episodes: int = 100, runs: int = 1, n: int = 1, lam: float = 0.9,
+def evaluate_policy_sweep(env: Any, policy: Any = "uniform", *, method: str = "td", alphas: Any = (None,),
+                          episodes: int = 100, runs: int = 1, n: int | None = None, lam: float = 0.9,
                           trace: str = "accumulating", offline: bool = False, first_visit: bool | None = None,
                           seed: SeedLike = None, gamma: float | None = None, start: Any = None,
                           init: float | np.ndarray = 0.0, max_steps: int | None = None,
