@@ -97,7 +97,7 @@ def report(out: Path, note: str) -> str:
                      f"{statistics.median(seconds):.1f}" if seconds else "",
                      json.dumps(runs[0].get("overrides") or {})])
     recorded = {row[0] for row in rows}
-    kept = [cells[:1] + cells[1:] for env, cells in page_rows().items() if env not in recorded]
+    kept = [list(cells) for env, cells in page_rows().items() if env not in recorded]
     for cells in kept:
         cells[0] += " *"
     rows = sorted(rows + kept, key=lambda row: str(row[0]))
