@@ -50,11 +50,21 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+def _section_pattern(name: str) -> re.Pattern:
+    return re.compile(rf"<!-- {re.escape(name)}:start -->\n?(.*?)\n?<!-- {re.escape(name)}:end -->", re.S)
+
+
+def read_section(name: str, path: Path = DOCS) -> str:
+    """The body of section ``name`` of docs/benchmarks.md as the page has it now ("" if none)."""
+    match = _section_pattern(name).search(path.read_text()) if path.exists() else None
+    return match.group(1) if match else ""
+
+
 def write_section(name: str, body: str, path: Path = DOCS) -> None:
     """Replace (or append) section ``name`` of docs/benchmarks.md with ``body``."""
     text = path.read_text() if path.exists() else HEADER
     block = f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->"
-    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+    pattern = _section_pattern(name)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DOCS, machine, markdown_table, write_section  # noqa: E402
+from _common import DOCS, machine, markdown_table, read_section, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the score each env counts as solved (Gymnasium's threshold; -200 for Pendulum, which has none)
@@ -67,12 +67,10 @@ def page_rows(path: Path = DOCS) -> dict[str, list[str]]:
     """The rows of the presets table as the page has them now, by env (what ``report`` keeps for
     the envs that ``out`` holds no record of: an earlier session's runs whose per-seed records
     were not kept)."""
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find("<!-- presets:start -->"), text.find("<!-- presets:end -->")
     rows = {}
-    for line in text[start:end].splitlines() if start >= 0 else []:
+    for line in read_section("presets", path).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == len(HEADERS) and cells[0] not in ("env", "---") and not cells[0].startswith("-"):
+        if len(cells) == len(HEADERS) and cells[0] != "env" and not cells[0].startswith("-"):
             rows[cells[0].removesuffix(" *")] = cells
     return rows
 
