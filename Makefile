@@ -59,11 +59,14 @@ docs-serve: install
 
 # Mutation testing of the core modules (pyproject's [tool.mutmut]); CPU heavy, not part of CI.
 # One part: `make mutate MUTANTS='rlkit.mdp.dp.*'`; then `mutmut results`, `mutmut show NAME`.
+# One OpenMP thread per worker: mutmut stops a mutant after a budget of CPU time, which torch's
+# threads used up (every mutant of the REINFORCE update "timed out" with the default threads on a
+# busy 2-core machine; with one thread they ran in a fraction of a second each).
 MUTANTS ?=
 MUTATE_JOBS ?= 2
 mutate: install
 	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS),mutate]"
-	nice -n 19 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 19 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
 	$(BIN)/mutmut results
 
 

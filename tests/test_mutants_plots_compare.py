@@ -279,3 +279,77 @@ def test_summary_table_cells_by_hand():
 def test_markdown_table_by_hand():
     assert cmp._markdown(["a", "b|c"], [["1", "x|y"], ["2", ""]]) == (
         "| a | b|c |\n|---|---|\n| 1 | x\\|y |\n| 2 |  |")
+
+
+def test_summary_markdown_whole_text_by_hand():
+    from rlkit.experiments.trial import EVAL_SEED_BASE
+
+    res = [trial(0, [0, 100, 300]), trial(1, [0, 50, 200], agent="ppo"), failed(2, "it broke")]
+    rows = summarize(res, {ENV: 250.0})
+    text = cmp.summary_markdown(res, rows, {ENV: 250.0, "Other-v0": 1.5}, title="my run")
+    headers, cells = summary_table(rows)
+    assert text == "\n".join([
+        "# my run", "", cmp._markdown(headers, cells), "",
+        "**Warning**: rows with fewer than 5 seeds show the range of their seeds (min, max), not a 95% "
+        "confidence interval: so few runs cannot support one.", "",
+        "## Protocol", "",
+        f"- Evaluation before training, every 100 environment steps (counted over all training envs) and at "
+        f"the end: 5 episodes, deterministic actions, on separate env instances; episode i of seed s starts "
+        f"from `reset(seed={EVAL_SEED_BASE:,} + 1000*s + i)` (the same start states for every agent).",
+        "- Final eval mean: the last evaluation of each seed; 95% CI: percentile bootstrap over seeds "
+        "(10,000 resamples); IQM: mean of the middle 50% of seeds (scipy's trim_mean 0.25).",
+        "- Steps / time to threshold: first evaluation whose mean reaches the env's `reward_threshold` or, "
+        "for an env without one, its `--target` (CartPole-v1: 250.0, Other-v0: 1.5); median over seeds, a "
+        "seed that never reached it counting as infinite, (k/n) seeds reached it. Time is training time "
+        "(the clock stops during evaluations).",
+        "- steps/s: environment steps per second of training time, mean over seeds.",
+        "- Budgets (env steps): ppo on CartPole-v1 200, reinforce on CartPole-v1 200, reinforce on "
+        "CartPole-v1 300.",
+        "",
+        "## Failed trials", "", "- `CartPole-v1__reinforce__default__s2`: it broke", ""])
+    assert "with_params" not in text and "| config |" not in text
+
+
+def test_summary_markdown_params_aggregate_and_no_warning():
+    res = [trial(s, [0, 10 * s], config_id="c1") for s in range(5)]
+    rows = summarize(res, {ENV: None}, {"c1": {"lr": 0.5}})
+    agg_lines = ["## Aggregate over X", "", "a line", ""]
+    original = cmp.aggregate_markdown
+    cmp.aggregate_markdown = lambda agg: agg_lines if agg == {"k": 1} else ["wrong"]
+    try:
+        text = cmp.summary_markdown(res, rows, {ENV: None}, aggregate={"k": 1})
+    finally:
+        cmp.aggregate_markdown = original
+    headers, cells = summary_table(rows, with_params=True)
+    assert "params" in headers and 'lr=0.5' in cells[0]
+    head = "# compare\n\n" + cmp._markdown(headers, cells) + "\n\n"
+    assert text.startswith(head + "## Aggregate over X\n\na line\n\n## Protocol\n")
+    assert "**Warning**" not in text and "## Failed trials" not in text
+    assert "(CartPole-v1: -)" in text
+    assert text.endswith("reinforce on CartPole-v1 100.\n")
+    assert cmp.summary_markdown([], [], {}) == "# compare\n\n" + cmp._markdown(*summary_table([])) + "\n"
+
+
+def test_mean_and_band_of_empty_columns_warns_nothing():
+    import warnings
+
+    runs = np.array([[1.0, NAN, 2.0], [3.0, NAN, NAN]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "mean of empty slice" / "invalid value" would raise
+        for band in ("ci95", "std"):
+            mean, low, high = mean_and_band(runs, band)
+            assert np.isnan(mean[1]) and np.isnan(low[1]) and np.isnan(high[1]) and np.isnan(low[2])
+
+
+def test_ranking_puts_failed_groups_after_negative_means():
+    rows = [{"config_id": "failed", "final_mean": None, "ci_low": None},
+            {"config_id": "neg", "final_mean": -200.0, "ci_low": -250.0}]
+    assert [r["config_id"] for r in rank_summary(rows)] == ["neg", "failed"]
+
+
+def test_summary_of_failed_groups_and_one_trial():
+    (row,) = summarize([failed(0), failed(1)], {ENV: 10.0})
+    assert row["ci_is_95"] is False and row["ok"] == 0
+    text = cmp.summary_markdown([failed(0)], [row], {ENV: 10.0})
+    assert "**Warning**" not in text            # no seed finished: nothing to warn about
+    assert "every 100 environment steps" in text and "## Failed trials" in text
