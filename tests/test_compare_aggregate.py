@@ -79,6 +79,17 @@ def test_aggregate_of_a_fixed_table():
     # P(x > y): A: x{1,.5} vs y{0,1}: (1>0)+(1=1)/2+(.5>0)+(.5<1 -> 0) = 2.5/4; B: x{.5,1} vs y{0}: 1
     assert agg["probability_of_improvement"]["x > y"]["estimate"] == pytest.approx((2.5 / 4 + 1) / 2)
     assert agg["missing"] == ["z"]
+    assert agg["missing_envs"] == {"z": {"B-v0": "not run"}}
+    results.append(_trial("w", "A-v0", 1.0))
+    results.append(_trial("w", "B-v0", 1.0, status="failed"))
+    results.append(_trial("w", "B-v0", 2.0, status="failed"))
+    agg = aggregate(results, refs, n_resamples=50)
+    assert agg["missing"] == ["z", "w"]
+    assert agg["missing_envs"] == {"z": {"B-v0": "not run"}, "w": {"B-v0": "every seed failed"}}
+    from rlkit.experiments.aggregate import aggregate_markdown
+
+    assert aggregate_markdown(agg)[-2] == ("Left out, without a finished seed on every env: z (not run on "
+                                           "B-v0), w (every seed failed on B-v0).")
     for row in agg["agents"].values():
         assert row["mean"]["low"] <= row["mean"]["estimate"] <= row["mean"]["high"]
 

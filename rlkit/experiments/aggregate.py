@@ -118,16 +118,29 @@ def aggregate(results: Sequence[Any], refs: dict[str, dict[str, float]], *,
               n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """The ``aggregate`` entry of ``summary.json`` (see the module docstring).
 
-    Agents that failed every seed of some env are left out (listed under ``missing``).
+    Agents without a finished seed on some env are left out: listed under ``missing``, and under
+    ``missing_envs`` with, per env, ``"not run"`` (no trial of it there: DQN on a continuous-action
+    env) or ``"every seed failed"``.
     """
     norm = _normalised(results, refs)
+    missing_envs: dict[str, dict[str, str]] = {}
+    for agent in dict.fromkeys(r.spec.agent for r in results):
+        if agent in norm:
+            continue
+        mine = [r for r in results if r.spec.agent == agent]
+        missing_envs[agent] = {
+            env: "not run" if not any(r.spec.env_id == env for r in mine) else "every seed failed"
+            for env in refs
+            if not any(r.spec.env_id == env and r.status == "ok" for r in mine)
+        }
     agents = list(norm)
     out: dict[str, Any] = {
         "envs": list(refs),
         "normalization": refs,
         "definition": "normalised score = (score - random) / (target - random); stratified bootstrap "
                       f"95% percentile intervals over {n_resamples} resamples",
-        "missing": [a for a in dict.fromkeys(r.spec.agent for r in results) if a not in norm],
+        "missing": list(missing_envs),
+        "missing_envs": missing_envs,
         "agents": {},
         "probability_of_improvement": {},
     }
@@ -175,7 +188,16 @@ def aggregate_markdown(agg: dict[str, Any]) -> list[str]:
         for pair, iv in agg["probability_of_improvement"].items():
             lines.append(f"| {pair} | {iv['estimate']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}] |")
     if agg["missing"]:
-        lines += ["", "Left out (every seed failed on some env): " + ", ".join(agg["missing"])]
+        why = agg.get("missing_envs", {})
+        parts = []
+        for agent in agg["missing"]:
+            by_reason: dict[str, list[str]] = {}
+            for env, reason in why.get(agent, {}).items():
+                by_reason.setdefault(reason, []).append(env)
+            parts.append(agent + (" (" + "; ".join(f"{reason} on {', '.join(envs)}"
+                                                  for reason, envs in by_reason.items()) + ")"
+                                  if by_reason else ""))
+        lines += ["", "Left out, without a finished seed on every env: " + ", ".join(parts) + "."]
     return lines + [""]
 
 
