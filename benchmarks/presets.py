@@ -9,6 +9,9 @@ model reached the threshold, the worst and median scores, and the training time.
     python benchmarks/presets.py --env CartPole-v1 --seeds 0-29
     python benchmarks/presets.py --env Acrobot-v1 --seeds 0-4 --set learning_rate=0.003
     python benchmarks/presets.py --report             # the table from what is recorded
+
+A changed preset makes its env's records stale: move ``<out>/<env>.jsonl`` into
+``<out>/superseded/`` (not read by ``--report``) before verifying the new one.
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ def page_rows(path: Path = DOCS) -> dict[str, list[str]]:
     for line in read_section("presets", path).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == len(HEADERS) and cells[0] != "env" and not cells[0].startswith("-"):
-            rows[cells[0].removesuffix(" *")] = cells
+            cells[0] = cells[0].removesuffix(" *")  # report() marks kept rows again
+            rows[cells[0]] = cells
     return rows
 
 
