@@ -18,6 +18,7 @@ from seeded resets (the same numbers every time).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -226,7 +227,8 @@ def plot_profiles(results: Sequence[Any], refs: dict[str, dict[str, float]], pat
     ax.axvline(1.0, color="0.4", ls="--", lw=1, label="target (threshold)")
     ax.set_xlabel("normalised score tau (0 = random, 1 = threshold)")
     ax.set_ylabel("fraction of runs with score > tau")
-    ax.set_title("performance profile over " + ", ".join(refs))
+    # one line per ~70 characters: the names of five or more envs do not fit the axes' width
+    ax.set_title(textwrap.fill("performance profile over " + ", ".join(refs), 70), fontsize=10)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
