@@ -189,12 +189,18 @@ def test_replace_rows_takes_the_final_observations_where_masked():
     np.testing.assert_array_equal(out, [[1, 1], [8, 8], [3, 3]])
 
 
-def test_per_sample_grads_are_each_samples_own_gradient():
+def _mlp_and_inputs() -> tuple[ValueNetwork, torch.Tensor]:
+    """A small MLP value net with a non-zero head (a zero head has zero gradients below it) and 5
+    inputs."""
     torch.manual_seed(0)
     net = ValueNetwork(spaces.Box(-1, 1, (3,)), {"type": "mlp", "hidden": [4]})
     with torch.no_grad():
         net.head.weight.normal_()
-    x = torch.randn(5, 3)
+    return net, torch.randn(5, 3)
+
+
+def test_per_sample_grads_are_each_samples_own_gradient():
+    net, x = _mlp_and_inputs()
     values, grads = neural._per_sample_grads(net, x)
     params = list(net.parameters())
     for i in range(5):
@@ -243,11 +249,7 @@ def test_per_sample_grads_without_vmap_are_the_same(monkeypatch):
     """Modules vmap cannot batch take the loop over samples: the same values and gradients."""
     import torch.func
 
-    torch.manual_seed(0)
-    net = ValueNetwork(spaces.Box(-1, 1, (3,)), {"type": "mlp", "hidden": [4]})
-    with torch.no_grad():
-        net.head.weight.normal_()
-    x = torch.randn(5, 3)
+    net, x = _mlp_and_inputs()
     v_ref, g_ref = neural._per_sample_grads(net, x)
 
     def no_vmap(*args, **kwargs):

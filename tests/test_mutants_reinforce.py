@@ -42,6 +42,12 @@ def _policy(shared: bool) -> ActorCritic:
     return pol.double()
 
 
+def _sgd(pol: ActorCritic, lr: float, value_lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+    """Separate plain-SGD optimisers of the policy and the value net (the update's textbook step)."""
+    return {"policy": torch.optim.SGD(pol.policy_parameters(), lr=lr),
+            "value": torch.optim.SGD(pol.value_parameters(), lr=lr if value_lr is None else value_lr)}
+
+
 def _batch(seed: int = 0) -> Batch:
     g = np.random.default_rng(seed)
     w = np.full((T, N), 1.0)
@@ -105,8 +111,7 @@ def test_separate_optimisers_one_policy_step_and_value_epochs_value_steps():
     p0 = _params(pol)
     h = _by_hand(p0, batch)
     lr_p, lr_v, beta, epochs = 0.3, 0.05, 0.2, 3
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=lr_p),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=lr_v)}
+    opt = _sgd(pol, lr_p, lr_v)
     stats = reinforce_update(pol, batch, opt, ent_coef=beta, max_grad_norm=None, value_epochs=epochs)
     gW = h["gW_pg"] - beta * h["gW_H"]
     gc = h["gc_pg"] - beta * h["gc_H"]
@@ -155,8 +160,7 @@ def test_clipping_scales_each_net_to_the_threshold_and_reports_the_norm_before_c
     p0 = _params(pol)
     h = _by_hand(p0, batch)
     clip, lr = 0.01, 1.0
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=lr),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=lr)}
+    opt = _sgd(pol, lr)
     stats = reinforce_update(pol, batch, opt, max_grad_norm=clip, value_epochs=1)
     g_pol = math.sqrt((h["gW_pg"] ** 2).sum() + (h["gc_pg"] ** 2).sum())
     g_val = math.sqrt((h["gu"] ** 2).sum() + h["gb"] ** 2)
@@ -174,8 +178,7 @@ def test_max_grad_norm_zero_means_no_clipping():
     pol, batch = _policy(shared=False), _batch(seed=4)
     p0 = _params(pol)
     h = _by_hand(p0, batch)
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=1.0),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=1.0)}
+    opt = _sgd(pol, 1.0)
     reinforce_update(pol, batch, opt, max_grad_norm=0.0)
     np.testing.assert_allclose(_params(pol)["W"], p0["W"] - h["gW_pg"], atol=1e-12)
 
@@ -183,8 +186,7 @@ def test_max_grad_norm_zero_means_no_clipping():
 def test_approx_kl_is_schulmans_estimator_of_the_step_just_taken():
     pol, batch = _policy(shared=False), _batch(seed=5)
     h0 = _by_hand(_params(pol), batch)
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.5),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.5)}
+    opt = _sgd(pol, 0.5)
     stats = reinforce_update(pol, batch, opt, measure_kl=True)
     h1 = _by_hand(_params(pol), batch)
     r = h1["logp"] - h0["logp"]
@@ -197,8 +199,7 @@ def test_approx_kl_is_schulmans_estimator_of_the_step_just_taken():
 def test_explained_variance_is_nan_for_constant_targets_and_one_minus_ratio_otherwise():
     pol, batch = _policy(shared=False), _batch(seed=6)
     batch.returns = torch.full((T, N), 2.0, dtype=torch.float64)
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.0),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.0)}
+    opt = _sgd(pol, 0.0)
     assert math.isnan(reinforce_update(pol, batch, opt).explained_variance)
     # the step left out (weight 0) does not count: a wild target there changes nothing
     batch = _batch(seed=6)
@@ -228,8 +229,7 @@ def test_a_nan_loss_is_refused_before_any_weight_moves(where):
     pol, batch = _policy(shared=False), _batch()
     getattr(batch, where)[1, 0] = float("nan")
     before = [p.detach().clone() for p in pol.parameters()]
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.1),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.1)}
+    opt = _sgd(pol, 0.1)
     name = "value loss" if where == "returns" else "policy loss"
     with pytest.raises(NaNLossError, match=f"the {name} became nan at update 3"):
         reinforce_update(pol, batch, opt, update=3)
@@ -239,8 +239,7 @@ def test_a_nan_loss_is_refused_before_any_weight_moves(where):
 def test_an_infinite_gradient_is_refused():
     pol, batch = _huge_inputs()
     before = [p.detach().clone() for p in pol.parameters()]
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.1),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.1)}
+    opt = _sgd(pol, 0.1)
     with pytest.raises(NaNLossError, match="the gradient became inf at update 1"):
         reinforce_update(pol, batch, opt, update=1)
     assert all(torch.equal(b, p) for b, p in zip(before, pol.parameters(), strict=True))
@@ -541,16 +540,14 @@ def test_recurrent_states_reach_the_loss_the_kl_and_every_value_epoch():
     p0, _, v0, _ = reinforce_loss(pol, cold)
     assert abs((p0 - p).item()) > 1e-4 and abs((v0 - v).item()) > 1e-4  # the states matter here
     # a step of size 0 moves nothing: the KL measured with the same state is 0
-    opt0 = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.0),
-            "value": torch.optim.SGD(pol.value_parameters(), lr=0.0)}
+    opt0 = _sgd(pol, 0.0)
     assert reinforce_update(pol, batch, opt0, measure_kl=True).approx_kl == pytest.approx(0.0, abs=1e-9)
     # two value epochs, both from the batch's value state
     import copy
 
     twin = copy.deepcopy(pol)
     lr = 0.2
-    reinforce_update(pol, batch, {"policy": torch.optim.SGD(pol.policy_parameters(), lr=lr),
-                                  "value": torch.optim.SGD(pol.value_parameters(), lr=lr)}, value_epochs=2)
+    reinforce_update(pol, batch, _sgd(pol, lr), value_epochs=2)
     vopt = torch.optim.SGD(twin.value_parameters(), lr=lr)
     for _ in range(2):
         vals = twin.values_only(batch.x, batch.starts, batch.value_h0)
@@ -610,8 +607,7 @@ def test_defaults_of_the_update_function():
     reinforce_update(pol, batch, {"shared": torch.optim.SGD(params, lr=0.1)})  # vf_coef 0.5, no entropy
     np.testing.assert_allclose(_params(pol)["u"], p0["u"] - 0.1 * 0.5 * h["gu"], atol=1e-12)
     pol = _policy(shared=False)
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.1),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.1)}
+    opt = _sgd(pol, 0.1)
     reinforce_update(pol, batch, opt)  # value_epochs 1: one step
     np.testing.assert_allclose(_params(pol)["u"], p0["u"] - 0.1 * h["gu"], atol=1e-12)
     batch.advantages[0, 0] = float("inf")
@@ -623,8 +619,7 @@ def test_defaults_of_the_update_function():
 
 def test_gradient_and_extra_epoch_messages():
     pol, batch = _huge_inputs()
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.1),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.1)}
+    opt = _sgd(pol, 0.1)
     with pytest.raises(NaNLossError) as err:
         reinforce_update(pol, batch, opt, update=4)
     assert str(err.value) == ("the gradient became inf at update 4; training stopped before the optimiser "
@@ -632,8 +627,7 @@ def test_gradient_and_extra_epoch_messages():
     # a value net that blows up in its second epoch
     pol, batch = _policy(shared=False), _batch()
     batch.returns = batch.returns * 1e100  # a finite first loss; the first step throws V to ~1e300
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.0),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=1e200)}
+    opt = _sgd(pol, 0.0, 1e200)
     with pytest.raises(NaNLossError) as err:
         reinforce_update(pol, batch, opt, value_epochs=3, update=9)
     assert re.fullmatch(r"the value loss became (inf|nan) at update 9", str(err.value))
@@ -641,8 +635,7 @@ def test_gradient_and_extra_epoch_messages():
 
 def test_explained_variance_with_two_valid_steps_and_a_small_target_variance():
     pol, batch = _policy(shared=False), _batch(seed=6)
-    opt = {"policy": torch.optim.SGD(pol.policy_parameters(), lr=0.0),
-           "value": torch.optim.SGD(pol.value_parameters(), lr=0.0)}
+    opt = _sgd(pol, 0.0)
     batch.returns = batch.returns * 0.05  # variance well below 1
     h = _by_hand(_params(pol), batch)
     assert np.var(batch.returns.numpy().reshape(-1)[batch.weights.numpy().reshape(-1) > 0], ddof=1) < 1
