@@ -188,16 +188,14 @@ def aggregate_markdown(agg: dict[str, Any]) -> list[str]:
         lines += ["", "| P(X > Y) | estimate [95% CI] |", "|---|---|"]
         for pair, iv in agg["probability_of_improvement"].items():
             lines.append(f"| {pair} | {iv['estimate']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}] |")
-    if agg["missing"]:
-        why = agg.get("missing_envs", {})
+    if agg["missing_envs"]:
         parts = []
-        for agent in agg["missing"]:
+        for agent, why in agg["missing_envs"].items():
             by_reason: dict[str, list[str]] = {}
-            for env, reason in why.get(agent, {}).items():
+            for env, reason in why.items():
                 by_reason.setdefault(reason, []).append(env)
-            parts.append(agent + (" (" + "; ".join(f"{reason} on {', '.join(envs)}"
-                                                  for reason, envs in by_reason.items()) + ")"
-                                  if by_reason else ""))
+            parts.append(f"{agent} (" + "; ".join(f"{reason} on {', '.join(envs)}"
+                                                  for reason, envs in by_reason.items()) + ")")
         lines += ["", "Left out, without a finished seed on every env: " + ", ".join(parts) + "."]
     return lines + [""]
 
