@@ -10,13 +10,17 @@ model reached the threshold, the worst and median scores, and the training time.
     python benchmarks/presets.py --env Acrobot-v1 --seeds 0-4 --set learning_rate=0.003
     python benchmarks/presets.py --report             # the table from what is recorded
 
-A changed preset makes its env's records stale: move ``<out>/<env>.jsonl`` into
-``<out>/superseded/`` (not read by ``--report``) before verifying the new one.
+Each record carries the fingerprint of the preset it ran (``preset``); ``--report`` counts only the
+records of the env's current preset, so a changed preset starts its table row afresh (the stale
+records stay in the file, and the row says how many it left out). Records without a fingerprint
+(written before it was kept) count as current; ``<out>/superseded/`` (not read) keeps the records
+of presets replaced before that.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -46,17 +50,27 @@ def _file(out: Path, env: str) -> Path:
     return out / (env.replace("/", "-") + ".jsonl")
 
 
+def preset_fingerprint(env: str) -> str:
+    """A short hash of REINFORCE's preset for ``env`` as ``rlkit train`` loads it (agents/reinforce.yaml,
+    the ``default`` entry merged in)."""
+    from rlkit.agents.presets import load_preset
+
+    text = json.dumps(load_preset("reinforce", env), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def run(env: str, seeds: list[int], out: Path, overrides: dict, runs: Path) -> None:
     from rlkit.runs import train
 
     out.mkdir(parents=True, exist_ok=True)
+    fingerprint = preset_fingerprint(env)
     for seed in seeds:
         t0 = time.perf_counter()
         r = train(env, seed=seed, root=str(runs), overrides=overrides)
         best = r.best_eval.mean if r.best_eval else None
         row = {"env": env, "seed": seed, "last": r.eval.mean, "best": best,
                "best_at": r.best_timesteps, "timesteps": r.timesteps, "train_s": round(r.seconds, 1),
-               "wall_s": round(time.perf_counter() - t0, 1), "overrides": overrides}
+               "wall_s": round(time.perf_counter() - t0, 1), "overrides": overrides, "preset": fingerprint}
         with _file(out, env).open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
@@ -80,12 +94,19 @@ def page_rows(path: Path = DOCS) -> dict[str, list[str]]:
 
 
 def report(out: Path, note: str) -> str:
-    rows = []
+    rows, stale = [], {}
     for path in sorted(out.glob("*.jsonl")):
         runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if not runs:
             continue
         env = runs[0].get("env") or path.stem
+        current = preset_fingerprint(env)
+        fresh = [r for r in runs if r.get("preset", current) == current]
+        if len(fresh) < len(runs):
+            stale[env] = len(runs) - len(fresh)
+        runs = fresh
+        if not runs:
+            continue
         target = TARGETS.get(env)
         last = [r["last"] for r in runs]
         best = [r["best"] if r["best"] is not None else r["last"] for r in runs]
@@ -98,7 +119,7 @@ def report(out: Path, note: str) -> str:
                      f"{statistics.median(last):.1f}", f"{min(best):.1f}", f"{statistics.median(best):.1f}",
                      f"{statistics.median(seconds):.1f}" if seconds else "",
                      json.dumps(runs[0].get("overrides") or {})])
-    recorded = {row[0] for row in rows}
+    recorded = {row[0] for row in rows} | set(stale)  # the page's row of a stale env is stale too
     kept = [list(cells) for env, cells in page_rows().items() if env not in recorded]
     for cells in kept:
         cells[0] += " *"
@@ -106,6 +127,9 @@ def report(out: Path, note: str) -> str:
     table = markdown_table(HEADERS, rows)
     footnote = ("\n\n\\* Kept from the page as it was: an earlier session's runs, whose per-seed records are "
                 f"not in `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`." if kept else "")
+    if stale:
+        footnote += ("\n\nLeft out, recorded with an earlier preset: "
+                     + ", ".join(f"{n} of {env}" for env, n in stale.items()) + ".")
     return (f"Machine: {machine()}. `python benchmarks/presets.py`: each seed is `rlkit train --env ENV "
             "--seed S` with the preset; the final evaluation is 100 deterministic episodes of the last "
             "model (`model.pt`) and of the best periodic evaluation's model (`best_model.pt`, what "
