@@ -340,24 +340,26 @@ def test_documented_defaults():
     assert (cfg.kl_adapt_factor, cfg.lr_adapt_min) == (1.5, 0.01)
 
 
-def _rollout(rewards: np.ndarray, terminated: np.ndarray, truncated=None) -> Rollout:
+def _rollout(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray | None = None,
+             seed: int | None = None) -> Rollout:
+    """A rollout of CartPole-shaped observations by hand: zero observations and actions, or, with a
+    ``seed``, random ones (and random final observations where an episode was cut)."""
     Tn, Nn = rewards.shape
-    z = np.zeros((Tn, Nn), dtype=bool)
-    starts = z.copy()
+    truncated = np.zeros((Tn, Nn), dtype=bool) if truncated is None else truncated
+    starts = np.zeros((Tn, Nn), dtype=bool)
     starts[0] = True
-    starts[1:] = terminated[:-1]
-    return Rollout(
-        obs=np.zeros((Tn, Nn, 4), dtype=np.float32),
-        actions=np.zeros((Tn, Nn), dtype=np.int64),
-        env_actions=np.zeros((Tn, Nn), dtype=np.int64),
-        rewards=rewards.astype(np.float64),
-        terminated=terminated,
-        truncated=z if truncated is None else truncated,
-        starts=starts,
-        final_obs=np.zeros((Tn, Nn, 4), dtype=np.float32),
-        valid=np.ones((Tn, Nn), dtype=bool),
-        next_obs=np.zeros((Nn, 4), dtype=np.float32),
-    )
+    starts[1:] = (terminated | truncated)[:-1]
+    obs, final = np.zeros((Tn, Nn, 4), dtype=np.float32), np.zeros((Tn, Nn, 4), dtype=np.float32)
+    actions, next_obs = np.zeros((Tn, Nn), dtype=np.int64), np.zeros((Nn, 4), dtype=np.float32)
+    if seed is not None:
+        g = np.random.default_rng(seed)
+        obs = g.normal(size=obs.shape).astype(np.float32)
+        actions = g.integers(0, 2, size=actions.shape)
+        final[truncated] = g.normal(size=(int(truncated.sum()), 4))
+        next_obs = g.normal(size=next_obs.shape).astype(np.float32)
+    return Rollout(obs=obs, actions=actions, env_actions=np.zeros((Tn, Nn), dtype=np.int64),
+                   rewards=rewards.astype(np.float64), terminated=terminated, truncated=truncated,
+                   starts=starts, final_obs=final, valid=np.ones((Tn, Nn), dtype=bool), next_obs=next_obs)
 
 
 def test_mean_baseline_starts_at_the_first_batch_mean_then_decays():
@@ -412,24 +414,6 @@ def test_lr_adapt_out_of_range_in_a_checkpoint_is_refused():
 # ------------------------------------------------------------------------------------------------
 
 
-def _obs_rollout(T_, N_, terminated, truncated, seed=0) -> Rollout:
-    g = np.random.default_rng(seed)
-    starts = np.zeros((T_, N_), dtype=bool)
-    starts[0] = True
-    starts[1:] = (terminated | truncated)[:-1]
-    final = np.zeros((T_, N_, 4), dtype=np.float32)
-    final[truncated] = g.normal(size=(int(truncated.sum()), 4))
-    return Rollout(
-        obs=g.normal(size=(T_, N_, 4)).astype(np.float32),
-        actions=g.integers(0, 2, size=(T_, N_)),
-        env_actions=np.zeros((T_, N_), dtype=np.int64),
-        rewards=g.normal(size=(T_, N_)) + 1.0,
-        terminated=terminated, truncated=truncated, starts=starts, final_obs=final,
-        valid=np.ones((T_, N_), dtype=bool),
-        next_obs=g.normal(size=(N_, 4)).astype(np.float32),
-    )
-
-
 def _v(pol, obs: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(-1, 4))
@@ -465,7 +449,7 @@ def test_value_batch_is_gae_of_the_value_nets_own_values_by_hand(last_all_done):
     if last_all_done:
         term[-1, :2] = True
         trunc[-1, 2] = True
-    ro = _obs_rollout(T_, N_, term, trunc)
+    ro = _rollout(np.random.default_rng(1).normal(size=(T_, N_)) + 1.0, term, trunc, seed=0)
     ag = Reinforce({"net": {"type": "mlp", "hidden": [5]}}, "CartPole-v1", seed=3, n_envs=N_, n_steps=T_,
                    gae_lambda=0.8, gamma=0.9, reward_scale=0.5, normalize_advantage=False)
     pol = ag.policy
@@ -561,7 +545,7 @@ def test_recurrent_states_reach_the_loss_the_kl_and_every_value_epoch():
 def test_the_agent_keeps_and_checkpoints_the_value_nets_recurrent_state():
     cfg = RNN_CFG
     ag = Reinforce(cfg, "CartPole-v1", seed=0, n_envs=2, n_steps=5)
-    ro = _obs_rollout(5, 2, np.zeros((5, 2), dtype=bool), np.zeros((5, 2), dtype=bool))
+    ro = _rollout(np.ones((5, 2)), np.zeros((5, 2), dtype=bool), seed=0)
     ro.starts[0] = False  # episodes running on from the last batch: their states carry over
     g = torch.Generator().manual_seed(5)
     ro.h0 = torch.randn(ag.policy.initial_state(2).shape, generator=g)
