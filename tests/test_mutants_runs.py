@@ -191,7 +191,6 @@ def test_best_model_keeps_the_later_of_equal_scores_and_logs_each_evaluation(tmp
         (256, 10.0, 9.0, 11.0), (512, 30.0, 29.0, 31.0), (768, 30.0, 29.0, 31.0), (1024, 20.0, 19.0, 21.0),
         (1280, -5.0, -6.0, -4.0)]
     assert {(r["std"], r["episodes"]) for r in rows} == {("0.5", "3")}
-    assert s.last_eval["timesteps"] == 1280 and s.last_eval["mean"] == -5.0
 
 
 def test_an_evaluation_without_episodes_logs_nan_bounds(tmp_path, rig):
@@ -258,12 +257,47 @@ def test_the_training_clock_leaves_evaluations_out(tmp_path, rig):
 
 
 def test_seconds_are_logged_to_the_millisecond(tmp_path, rig):
-    rig.clock.now = 0.0
-    s = _session(tmp_path, _config())
+    rig.clock.now, rig.means = 0.0, [1.0]
+    s = _session(tmp_path, _config(eval_every=256))
     rig.clock.now = 1.23456789
     _drive(s, 1)
     s.close()
     assert _rows(tmp_path / "metrics.csv")[0]["seconds"] == "1.235"
+    assert _rows(tmp_path / "evaluations.csv")[0]["seconds"] == "1.235"
+
+
+def test_a_run_without_periodic_evaluation_writes_no_evaluations(tmp_path, rig):
+    s = _session(tmp_path, _config())
+    _drive(s, 3)
+    assert s.evals is None and s.state()["eval_rows"] == 0 and rig.evals == []
+    s.checkpoint()
+    s.close()
+    assert rig.ckpts[-1][1]["run"]["eval_rows"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv", "metrics.csv"]
+
+
+def test_an_update_without_finished_episodes_and_stop_at_the_threshold(tmp_path, rig):
+    # an agent's metrics need not carry "finished"; stop_at "threshold" is the env's (CartPole: 475)
+    rig.means = [474.9, 475.0]
+    s = _session(tmp_path, _config(eval_every=256, stop_at="threshold"))
+    assert s.stop_at == 475.0
+    answers = []
+    for _ in range(2):
+        s.agent.num_timesteps += 256
+        answers.append(s(s.agent, {"update": 1, "timesteps": s.agent.num_timesteps}))
+    s.close()
+    assert answers == [None, False] and _rows(tmp_path / "episodes.csv") == []
+    assert len(_rows(tmp_path / "metrics.csv")) == 2
+
+
+def test_a_checkpoint_without_row_counts_starts_the_files_again(tmp_path, rig):
+    # checkpoints of earlier versions lack "episode_rows" / "eval_rows": nothing of those files is kept
+    for name, cols in (("episodes.csv", EPISODE_COLUMNS), ("evaluations.csv", EVAL_COLUMNS)):
+        (tmp_path / name).write_text(",".join(cols) + "\r\n" + ",".join(["1"] * len(cols)) + "\r\n")
+    s = _session(tmp_path, _config(eval_every=512), resume_state={"metrics_rows": 0, "seconds": 0.0})
+    assert (s.episodes.rows, s.evals.rows, s.metrics.rows) == (0, 0, 0)
+    s.close()
+    assert _rows(tmp_path / "episodes.csv") == [] and _rows(tmp_path / "evaluations.csv") == []
 
 
 def test_a_resumed_session_continues_the_schedule_the_best_score_and_the_files(tmp_path, rig):
@@ -530,6 +564,12 @@ def test_env_slug_and_new_run_dirs(tmp_path):
         rd.new_run_dir("E", "a", 0, tmp_path, now=now)
 
 
+def test_new_run_dirs_go_under_runs_by_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = rd.new_run_dir("CartPole-v1", "reinforce", 0, now=dt.datetime(2026, 1, 2, 3, 4, 5))
+    assert path == Path("runs") / "CartPole-v1" / "reinforce" / "20260102-030405-s0" and path.is_dir()
+
+
 def test_is_run_dir(tmp_path):
     assert not rd.is_run_dir(tmp_path)
     (tmp_path / "config.yaml").mkdir()
@@ -711,8 +751,10 @@ def test_the_result_of_a_finished_run_is_read_from_its_files(tmp_path):
     (d / "best_eval.json").write_text(_eval_json(300.0, timesteps=2048, periodic_mean=290.0))
     (d / "best_model.pt").write_bytes(b"x")
     (d / "checkpoint.pt").write_bytes(b"x")
+    (d / "curves.png").write_bytes(b"x")
     run = {"timesteps": 4096, "seconds": 12.5, "best_timesteps": 2048, "best_mean": 290.0}
     r = train_mod._finished_result(d, config, run)
+    assert r.run_dir == d
     assert (r.env_id, r.agent, r.seed, r.timesteps, r.updates, r.episodes) == ("CartPole-v1", "reinforce", 5,
                                                                                4096, 2, 15)
     assert r.seconds == 12.5 and r.resumed_from == 4096 and r.already_finished and r.stopped_at is None
@@ -721,12 +763,14 @@ def test_the_result_of_a_finished_run_is_read_from_its_files(tmp_path):
     assert r.best_eval.mean == 300.0 and (r.best_timesteps, r.best_periodic_mean) == (2048, 290.0)
     assert r.files == {k: str(d / n) for k, n in (("config", "config.yaml"), ("metrics", "metrics.csv"),
                                                   ("model", "model.pt"), ("checkpoint", "checkpoint.pt"),
-                                                  ("eval", "eval.json"), ("best_model", "best_model.pt"))}
+                                                  ("eval", "eval.json"), ("best_model", "best_model.pt"),
+                                                  ("curves", "curves.png"))}
     assert r.to_dict()["already_finished"] is True and r.to_dict()["eval_mean"] == 200.0
     # no evaluation files, no updates logged
     for name in ("eval.json", "best_eval.json"):
         (d / name).unlink()
     (d / "metrics.csv").write_text("update,timesteps,episodes\n")
+    (d / "curves.png").unlink()
     r = train_mod._finished_result(d, config, {"timesteps": 0, "seconds": 0})
     assert (r.updates, r.episodes, r.eval, r.best_eval, r.best_timesteps) == (0, 0, None, None, None)
     assert "eval" not in r.files and "curves" not in r.files
@@ -740,3 +784,85 @@ def test_an_unreadable_evaluation_file_of_a_finished_run_is_one_error(tmp_path, 
     (d / "best_eval.json").write_text(text)
     with pytest.raises(RlkitError, match=r"best_eval.json: unreadable evaluation file$"):
         train_mod._finished_result(d, config, {"timesteps": 2, "seconds": 1.0})
+
+
+# --------------------------------------------------------------------------------------------
+# train and resume end to end, on tiny runs: the files reported, and what resume hands on
+# --------------------------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+from rlkit.runs import resume, train  # noqa: E402
+
+TINY = {"n_steps": 64, "run.eval_episodes": 2, "policy.net.hidden": [8], "policy.value_net.hidden": [8]}
+FILES = {"config": "config.yaml", "metrics": "metrics.csv", "episodes": "episodes.csv",
+         "checkpoint": "checkpoint.pt", "model": "model.pt", "eval": "eval.json",
+         "best_model": "best_model.pt", "evaluations": "evaluations.csv", "best_eval": "best_eval.json",
+         "curves": "curves.png"}
+EVERY_128 = {**TINY, "run.eval_every": 128, "run.periodic_eval_episodes": 1}
+
+
+def test_train_reports_every_file_it_wrote(tmp_path):
+    d = tmp_path / "r"
+    res = train("CartPole-v1", seed=0, total_timesteps=512, n_envs=2, run_dir=d,
+                overrides={**TINY, "run.eval_every": 256, "run.periodic_eval_episodes": 2})
+    assert res.files == {k: str(d / v) for k, v in FILES.items()}
+    assert all(Path(p).is_file() for p in res.files.values())
+    best = json.loads((d / "best_eval.json").read_text())
+    assert best["timesteps"] == res.best_timesteps and best["periodic_mean"] == res.best_periodic_mean
+    assert best["episodes"] == 2 and res.eval.episodes == 2
+
+
+def test_final_evaluations_of_one_episode_and_of_none(tmp_path):
+    one = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "one",
+                overrides={**EVERY_128, "run.eval_episodes": 1})
+    assert one.eval.episodes == 1 and one.best_eval.episodes == 1
+    none = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "none",
+                 overrides={**EVERY_128, "run.eval_episodes": 0})
+    assert none.eval is None and none.best_eval is None
+    assert set(none.files) == set(FILES) - {"eval", "best_eval"}
+    assert not any((tmp_path / "none" / name).exists() for name in ("eval.json", "best_eval.json"))
+
+
+def _killed_run(d: Path, at: int, **kw) -> None:
+    def kill(agent, row):
+        if agent.num_timesteps >= at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("CartPole-v1", seed=0, total_timesteps=512, n_envs=2, run_dir=d, callback=kill,
+              overrides={**TINY, "run.checkpoint_freq": 128}, **kw)
+
+
+def test_resume_hands_on_the_callback_and_keeps_tensorboard_on(tmp_path, capsys):
+    d = tmp_path / "r"
+    _killed_run(d, 256, tensorboard=True)
+    events = len(list((d / "tb").iterdir()))
+    capsys.readouterr()
+    seen = []
+    res = resume(d, callback=lambda agent, row: seen.append(agent.num_timesteps))
+    assert seen == [384, 512] and res.resumed_from == 256 and res.timesteps == 512
+    assert capsys.readouterr().err == ""  # no progress bar unless asked for
+    # the run had tb/: the resumed session writes its events there too
+    assert len(list((d / "tb").iterdir())) == events + 1
+    # a larger budget continues it, with the progress bar asked for
+    resume(d, total_timesteps=640, progress=True)
+    assert "training" in capsys.readouterr().err
+    # a run without tb/ gets none on resume
+    _killed_run(tmp_path / "plain", 256)
+    resume(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "tb").exists()
+
+
+def test_resume_refuses_a_run_without_or_with_a_damaged_checkpoint(tmp_path):
+    d = tmp_path / "r"
+    d.mkdir()
+    rd.write_run_config(d, {**GOOD, "total_timesteps": 512})
+    with pytest.raises(RlkitError) as err:
+        resume(d)
+    assert str(err.value) == (f"{d}: the run has no checkpoint.pt to resume from; start it again with "
+                              "rlkit train")
+    save_checkpoint(d / "checkpoint.pt", {"agent": {}, "run": {"timesteps": 3}})  # no row counts
+    with pytest.raises(RlkitError) as err:
+        resume(d)
+    assert str(err.value) == f"{d / 'checkpoint.pt'}: the checkpoint is damaged (no run state)"

@@ -129,7 +129,6 @@ class Session:
         self.best_timesteps = st.get("best_timesteps")
         self.stop_at = stop_target(run, config["env_id"])
         self.stopped = bool(st.get("stopped", False))
-        self.last_eval: dict[str, Any] | None = None
         self._eval_envs = None  # made at the first periodic evaluation, kept open for the others
 
     @property
@@ -195,7 +194,6 @@ class Session:
         if self.best_mean is None or ev.mean >= self.best_mean:
             self.best_mean, self.best_timesteps = float(ev.mean), int(agent.num_timesteps)
             agent.save(self.run_dir / rd.BEST_MODEL)
-        self.last_eval = row
         return row
 
     def __call__(self, agent, metrics: dict[str, Any]) -> Any:
