@@ -842,6 +842,8 @@ def test_resume_hands_on_the_callback_and_keeps_tensorboard_on(tmp_path, capsys)
     seen = []
     res = resume(d, callback=lambda agent, row: seen.append(agent.num_timesteps))
     assert seen == [384, 512] and res.resumed_from == 256 and res.timesteps == 512
+    assert (res.env_id, res.agent, res.seed) == ("CartPole-v1", "reinforce", 0)
+    assert res.files["tensorboard"] == str(d / "tb")
     assert capsys.readouterr().err == ""  # no progress bar unless asked for
     # the run had tb/: the resumed session writes its events there too
     assert len(list((d / "tb").iterdir())) == events + 1
