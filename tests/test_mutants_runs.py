@@ -868,3 +868,27 @@ def test_resume_refuses_a_run_without_or_with_a_damaged_checkpoint(tmp_path):
     with pytest.raises(RlkitError) as err:
         resume(d)
     assert str(err.value) == f"{d / 'checkpoint.pt'}: the checkpoint is damaged (no run state)"
+
+
+def test_periodic_evaluations_play_on_the_evaluation_env(tmp_path):
+    # run.eval_env_kwargs cuts every evaluation episode at 5 steps, before CartPole can fall
+    d = tmp_path / "r"
+    train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=d,
+          overrides={**EVERY_128, "run.periodic_eval_episodes": 3,
+                     "run.eval_env_kwargs": {"max_episode_steps": 5}})
+    rows = _rows(d / "evaluations.csv")
+    assert len(rows) == 2 and all((r["mean"], r["max"], r["episodes"]) == ("5.0", "5.0", "3") for r in rows)
+
+
+def test_a_run_killed_in_its_first_update_resumes_from_step_0(tmp_path):
+    d = tmp_path / "r"
+
+    def kill(agent, row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=d, callback=kill,
+              overrides={**TINY, "run.checkpoint_freq": 10_000})
+    assert load_checkpoint(d / "checkpoint.pt")["run"]["timesteps"] == 0
+    res = resume(d)
+    assert res.resumed_from == 0 and res.timesteps == 256
