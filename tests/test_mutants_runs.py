@@ -824,13 +824,13 @@ def test_final_evaluations_of_one_episode_and_of_none(tmp_path):
     assert not any((tmp_path / "none" / name).exists() for name in ("eval.json", "best_eval.json"))
 
 
-def _killed_run(d: Path, at: int, **kw) -> None:
+def _killed_run(d: Path, at: int, total: int = 512, **kw) -> None:
     def kill(agent, row):
         if agent.num_timesteps >= at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train("CartPole-v1", seed=0, total_timesteps=512, n_envs=2, run_dir=d, callback=kill,
+        train("CartPole-v1", seed=0, total_timesteps=total, n_envs=2, run_dir=d, callback=kill,
               overrides={**TINY, "run.checkpoint_freq": 128}, **kw)
 
 
@@ -892,3 +892,25 @@ def test_a_run_killed_in_its_first_update_resumes_from_step_0(tmp_path):
     assert load_checkpoint(d / "checkpoint.pt")["run"]["timesteps"] == 0
     res = resume(d)
     assert res.resumed_from == 0 and res.timesteps == 256
+
+
+def test_a_run_killed_after_its_last_update_finishes_on_resume_and_takes_one_step_more(tmp_path):
+    ov = {**TINY, "run.checkpoint_freq": 128}
+    full = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "full",
+                 overrides=ov)
+    _killed_run(tmp_path / "cut", 256, total=256)  # after its last update's checkpoint, before finishing
+    res = resume(tmp_path / "cut")
+    # nothing is trained again: the same updates and episodes, no periodic evaluation, no stop
+    assert (res.timesteps, res.updates, res.episodes, res.resumed_from) == (256, 2, full.episodes, 256)
+    assert res.evaluations == 0 and res.stopped_at is None
+    assert len(_rows(tmp_path / "cut" / "metrics.csv")) == 2
+    # one step more than it has is one more batch (2 sub-envs x 64 steps)
+    more = resume(tmp_path / "cut", total_timesteps=257)
+    assert (more.timesteps, more.updates) == (384, 3)
+
+
+def test_a_stop_score_never_reached_is_not_reported_as_a_stop(tmp_path):
+    res = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "r",
+                overrides={**EVERY_128, "run.stop_at": 1e9})
+    assert res.stopped_at is None and res.evaluations == 2 and res.timesteps == 256
+    assert res.to_dict()["stopped_at_threshold"] is False

@@ -258,7 +258,8 @@ def test_nan_loss_stops_says_where_and_keeps_the_last_good_checkpoint(cli, tmp_p
     )
     assert code == 2 and err.count("\n") == 1
     # each sub-env takes 50 steps a batch: its step 301 (the first NaN reward) is in batch 7
-    assert "at update 7" in err and "last good checkpoint" in err and "step 600" in err, err
+    assert "at update 7" in err, err
+    assert f"the last good checkpoint ({run / 'checkpoint.pt'}, step 600) is kept" in err, err
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert ckpt["run"]["timesteps"] == 600
     params = ckpt["agent"]["model"]["policy_state"]
