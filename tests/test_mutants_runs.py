@@ -824,14 +824,15 @@ def test_final_evaluations_of_one_episode_and_of_none(tmp_path):
     assert not any((tmp_path / "none" / name).exists() for name in ("eval.json", "best_eval.json"))
 
 
-def _killed_run(d: Path, at: int, total: int = 512, **kw) -> None:
+def _killed_run(d: Path, at: int, total: int = 512, extra=None, **kw) -> None:
+    extra = extra or {}
     def kill(agent, row):
         if agent.num_timesteps >= at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train("CartPole-v1", seed=0, total_timesteps=total, n_envs=2, run_dir=d, callback=kill,
-              overrides={**TINY, "run.checkpoint_freq": 128}, **kw)
+              overrides={**TINY, "run.checkpoint_freq": 128, "run.eval_every": None, **extra}, **kw)
 
 
 def test_resume_hands_on_the_callback_and_keeps_tensorboard_on(tmp_path, capsys):
@@ -895,7 +896,7 @@ def test_a_run_killed_in_its_first_update_resumes_from_step_0(tmp_path):
 
 
 def test_a_run_killed_after_its_last_update_finishes_on_resume_and_takes_one_step_more(tmp_path):
-    ov = {**TINY, "run.checkpoint_freq": 128}
+    ov = {**TINY, "run.checkpoint_freq": 128, "run.eval_every": None}  # no periodic evaluation
     full = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "full",
                  overrides=ov)
     _killed_run(tmp_path / "cut", 256, total=256)  # after its last update's checkpoint, before finishing
@@ -914,3 +915,14 @@ def test_a_stop_score_never_reached_is_not_reported_as_a_stop(tmp_path):
                 overrides={**EVERY_128, "run.stop_at": 1e9})
     assert res.stopped_at is None and res.evaluations == 2 and res.timesteps == 256
     assert res.to_dict()["stopped_at_threshold"] is False
+
+
+def test_a_run_that_stopped_at_its_score_and_was_killed_before_finishing_stays_stopped(tmp_path):
+    # the stop at 256 steps is checkpointed, then the process dies before the run is marked finished
+    d = tmp_path / "r"
+    _killed_run(d, 256, total=1024, extra={"run.eval_every": 256, "run.periodic_eval_episodes": 1,
+                                           "run.stop_at": -1.0})
+    run = load_checkpoint(d / "checkpoint.pt")["run"]
+    assert run["stopped"] is True and run["finished"] is False and run["timesteps"] == 256
+    res = resume(d)
+    assert res.timesteps == 256 and len(_rows(d / "metrics.csv")) == 2
