@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import importlib
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ import yaml
 
 import rlkit.runs.session as session_mod
 from rlkit.errors import RlkitError
+from rlkit.runs import resume, train
 from rlkit.runs import rundir as rd
 from rlkit.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from rlkit.runs.evaluate import EvalResult
@@ -39,6 +41,8 @@ from rlkit.runs.logger import (
     read_metrics,
 )
 from rlkit.runs.session import PERIODIC_EVAL_SEED_OFFSET, Session, env_threshold, stop_target
+
+train_mod = importlib.import_module("rlkit.runs.train")  # rlkit.runs.train is also the function
 
 # --------------------------------------------------------------------------------------------
 # the session, with a scripted agent, scripted evaluations and a hand-driven clock
@@ -680,16 +684,13 @@ def test_checkpoint_digest_catches_an_edit_and_old_files_load_unchecked(tmp_path
 # the checks of a resume, and the result of a run that had finished
 # --------------------------------------------------------------------------------------------
 
-train_mod = importlib.import_module("rlkit.runs.train")  # rlkit.runs.train is also the function
 
-
-def _run_folder(tmp_path: Path, total=4096, model=True) -> tuple[Path, dict]:
+def _run_folder(tmp_path: Path) -> tuple[Path, dict]:
+    """A run folder of 4,096 steps, seed 5, with a (stand-in) model.pt."""
     d = tmp_path / "run"
     d.mkdir()
-    config = {**GOOD, "total_timesteps": total, "seed": 5}
-    rd.write_run_config(d, config)
-    if model:
-        (d / "model.pt").write_bytes(b"x")
+    rd.write_run_config(d, {**GOOD, "total_timesteps": 4096, "seed": 5})
+    (d / "model.pt").write_bytes(b"x")
     return d, rd.read_run_config(d)
 
 
@@ -738,8 +739,6 @@ def test_check_resume_of_a_finished_run(tmp_path):
 
 
 def _eval_json(mean: float, **extra) -> str:
-    import json
-
     return json.dumps({"mean": mean, "std": 1.0, "episodes": 2, "deterministic": True, "seed": 9,
                        "returns": [mean - 1, mean + 1], "lengths": [10, 12], "length_mean": 11.0, **extra})
 
@@ -789,10 +788,6 @@ def test_an_unreadable_evaluation_file_of_a_finished_run_is_one_error(tmp_path, 
 # --------------------------------------------------------------------------------------------
 # train and resume end to end, on tiny runs: the files reported, and what resume hands on
 # --------------------------------------------------------------------------------------------
-
-import json  # noqa: E402
-
-from rlkit.runs import resume, train  # noqa: E402
 
 TINY = {"n_steps": 64, "run.eval_episodes": 2, "policy.net.hidden": [8], "policy.value_net.hidden": [8]}
 FILES = {"config": "config.yaml", "metrics": "metrics.csv", "episodes": "episodes.csv",
