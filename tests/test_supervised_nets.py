@@ -186,6 +186,15 @@ def test_default_cnn_preset_depends_on_image_size():
     ({"type": "rnn", "cell": "lstmx"}, (4,), "cell"),
     ({"type": "rnn", "sequence": "cols"}, (4,), "sequence"),
     ({"type": "mlp", "normalize": [0.1, 0.0]}, (4,), "std"),
+    # what a config file can hold instead of [mean, std]: refused in one line, not a TypeError
+    ({"type": "mlp", "normalize": True}, (4,),
+     r"^cfg\.normalize: normalize must be \[mean, std\] with std > 0, got True$"),
+    ({"type": "mlp", "normalize": "0.1,0.3"}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": [0.1]}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": [0.1, 0.2, 0.3]}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": ["a", 0.2]}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": [float("nan"), 0.2]}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": [0.0, float("inf")]}, (4,), "normalize must be"),
     ("mlp", (4,), "dict"),
     ({"type": "mlp"}, (0,), "input_shape"),
 ])

@@ -191,11 +191,15 @@ class _Input(nn.Module):
         super().__init__()
         self.to_chw = to_chw
         if normalize is not None:
-            if len(normalize) != 2 or float(normalize[1]) <= 0:
+            try:  # a config file can hold anything here: true, a string, one number, three
+                mean, std = (float(v) for v in normalize)
+            except (TypeError, ValueError):
+                mean = std = float("nan")
+            if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
                 raise RlkitError(f"normalize must be [mean, std] with std > 0, got {normalize!r}",
                                  where="cfg.normalize")
-            self.register_buffer("mean", torch.tensor(float(normalize[0])), persistent=False)
-            self.register_buffer("std", torch.tensor(float(normalize[1])), persistent=False)
+            self.register_buffer("mean", torch.tensor(mean), persistent=False)
+            self.register_buffer("std", torch.tensor(std), persistent=False)
         self.normalize = normalize is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
