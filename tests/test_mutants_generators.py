@@ -214,3 +214,37 @@ def test_states_and_actions_are_named_by_their_numbers():
     g = gambler(goal=4)
     assert g.states == ["0", "1", "2", "3", "4"] and g.actions == ["1", "2"]
     assert forest(S=3).states == ["0", "1", "2"] and forest(S=3).actions == ["wait", "cut"]
+
+
+def test_a_stacked_mdp_by_hand_shares_its_arrays():
+    # S = 2, A = 2, stacked rows a*S + s: a0 swaps the states, a1 stays (state 1: half and half)
+    from rlkit.mdp.generators import _stacked_mdp
+
+    indptr = np.array([0, 1, 2, 3, 5], dtype=np.int32)
+    indices = np.array([1, 0, 0, 0, 1], dtype=np.int32)
+    data = np.array([1.0, 1.0, 1.0, 0.5, 0.5])
+    R = np.array([[1.0, 2.0], [3.0, 4.0]])
+    m = _stacked_mdp(indptr, indices, data, R, 0.75, ["go", "stay"], {"generator": "hand"})
+    assert m.P[0].toarray().tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    assert m.P[1].toarray().tolist() == [[1.0, 0.0], [0.5, 0.5]]
+    assert m._P_stack.shape == (4, 2)
+    assert m._P_stack.toarray().tolist() == [[0, 1], [1, 0], [1, 0], [0.5, 0.5]]
+    assert all(np.shares_memory(p.data, data) and np.shares_memory(p.indices, indices) for p in m.P)
+    assert np.shares_memory(m._P_stack.data, data)
+    assert m.gamma == 0.75 and m.R.tolist() == R.tolist() and list(m.actions) == ["go", "stay"]
+    assert list(m.states) == ["0", "1"] and m.terminal.tolist() == [False, False]
+    assert m.meta == {"generator": "hand"}
+    # the solvers read it as any MDP: value iteration against policy iteration's exact values
+    from rlkit.mdp import policy_iteration, value_iteration
+
+    np.testing.assert_allclose(value_iteration(m, tol=1e-10).values, policy_iteration(m).values, atol=1e-9)
+    with pytest.raises(RlkitError, match="gamma"):
+        _stacked_mdp(indptr, indices, data, R, 1.5, ["go", "stay"], {})
+
+
+def test_the_index_dtype_switches_at_int32s_largest_value():
+    from rlkit.mdp.generators import _index_dtype
+
+    top = np.iinfo(np.int32).max
+    assert _index_dtype(top - 1) is np.int32 and _index_dtype(0) is np.int32
+    assert _index_dtype(top) is np.int64 and _index_dtype(top + 1) is np.int64
