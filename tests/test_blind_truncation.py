@@ -18,6 +18,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from _walk import walk_mdp
 
 from rlkit.mdp import MDP
 from rlkit.mdp.io import load
@@ -299,18 +300,6 @@ def test_gymnasium_time_limit_truncation_is_bootstrapped():
 TABLE = {"type": "mlp", "hidden": []}
 
 
-def walk_actions_mdp() -> MDP:
-    P = np.zeros((2, 7, 7))
-    for s in range(7):
-        if s in (0, 6):
-            P[:, s, s] = 1.0
-        else:
-            P[0, s, s - 1] = P[1, s, s + 1] = 1.0
-    R = np.zeros((7, 2))
-    R[5, 1] = 1.0
-    return MDP(P, R, 1.0, meta={"initial": 3})
-
-
 class Recorder:
     def __init__(self, seed):
         self.rng = np.random.default_rng(seed)
@@ -355,7 +344,7 @@ def replay_cut(log, *, method, alpha, gamma, limit, lam=0.0):
 @pytest.mark.parametrize("method,lam", [("td", 0.0), ("td-lambda", 0.6), ("mc", 0.0)])
 def test_neural_prediction_bootstraps_from_the_final_observation_at_a_cut(method, lam):
     policy = Recorder(seed=4)
-    res = neural_prediction(walk_actions_mdp(), policy, method=method, episodes=150, alpha=0.3, gamma=GAMMA,
+    res = neural_prediction(walk_mdp(), policy, method=method, episodes=150, alpha=0.3, gamma=GAMMA,
                             lam=lam, net=TABLE, n_envs=1, seed=2, max_episode_steps=3, exact=False,
                             record_error=False)
     assert (res.episode_lengths <= 3).all() and (res.episode_lengths == 3).sum() > 50

@@ -3,12 +3,16 @@ each killed here against a hand number or an independent solve (scipy's dense ``
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_info
 
 from rlkit.errors import RlkitError
 from rlkit.mdp import MRP, exact, solve_mrp
@@ -246,8 +250,6 @@ def test_the_bellman_residual_by_hand():
 
 
 def test_threads_by_hand():
-    import os
-
     assert exact.resolve_threads(None) == len(os.sched_getaffinity(0))
     n = exact.resolve_threads(np.int64(3))
     assert n == 3 and type(n) is int
@@ -258,10 +260,6 @@ def test_threads_by_hand():
 
 
 def test_the_dense_solve_reports_itself_and_gets_the_threads_asked_for(monkeypatch):
-    import time
-
-    from threadpoolctl import threadpool_info
-
     seen = []
     real = exact._solve_dense
 
@@ -352,8 +350,6 @@ def test_kernel_chunks_are_2_15_output_rows():
 
 
 def test_kernel_runs_blocks_on_its_threads_and_one_block_in_the_caller():
-    import threading
-
     M = banded(1 << 16, lambda i: 8)
     names = exact.CSRKernel(M, 2)(np.ones(1 << 16), post=lambda c0, c1: threading.current_thread().name)
     assert names and all(n.startswith("rlkit-mdp") for n in names)

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from rlkit.errors import RlkitError
+from rlkit.mdp import policy_iteration, value_iteration
 from rlkit.mdp.generators import (
+    _index_dtype,
+    _stacked_mdp,
     apply_action_mask,
     forest,
     gambler,
@@ -218,8 +221,6 @@ def test_states_and_actions_are_named_by_their_numbers():
 
 def test_a_stacked_mdp_by_hand_shares_its_arrays():
     # S = 2, A = 2, stacked rows a*S + s: a0 swaps the states, a1 stays (state 1: half and half)
-    from rlkit.mdp.generators import _stacked_mdp
-
     indptr = np.array([0, 1, 2, 3, 5], dtype=np.int32)
     indices = np.array([1, 0, 0, 0, 1], dtype=np.int32)
     data = np.array([1.0, 1.0, 1.0, 0.5, 0.5])
@@ -235,16 +236,12 @@ def test_a_stacked_mdp_by_hand_shares_its_arrays():
     assert list(m.states) == ["0", "1"] and m.terminal.tolist() == [False, False]
     assert m.meta == {"generator": "hand"}
     # the solvers read it as any MDP: value iteration against policy iteration's exact values
-    from rlkit.mdp import policy_iteration, value_iteration
-
     np.testing.assert_allclose(value_iteration(m, tol=1e-10).values, policy_iteration(m).values, atol=1e-9)
     with pytest.raises(RlkitError, match="gamma"):
         _stacked_mdp(indptr, indices, data, R, 1.5, ["go", "stay"], {})
 
 
 def test_the_index_dtype_switches_at_int32s_largest_value():
-    from rlkit.mdp.generators import _index_dtype
-
     top = np.iinfo(np.int32).max
     assert _index_dtype(top - 1) is np.int32 and _index_dtype(0) is np.int32
     assert _index_dtype(top) is np.int64 and _index_dtype(top + 1) is np.int64

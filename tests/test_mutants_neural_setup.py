@@ -11,34 +11,21 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _walk import walk_mdp
 from gymnasium import spaces
 
 from rlkit.envs import make
 from rlkit.envs.bridge import tabular_model
 from rlkit.errors import RlkitError
-from rlkit.mdp import MDP
 from rlkit.tabular import neural
 from rlkit.tabular.neural import DEFAULT_CNN, DEFAULT_MLP, ValueNetwork, net_config, neural_prediction
 
 TABLE = {"type": "mlp", "hidden": []}
 
 
-def walk() -> MDP:
-    """The 5-state random walk L A B C D E R with actions left/right, start C, 1 for reaching R."""
-    P = np.zeros((2, 7, 7))
-    for s in range(7):
-        if s in (0, 6):
-            P[:, s, s] = 1.0
-        else:
-            P[0, s, s - 1] = P[1, s, s + 1] = 1.0
-    R = np.zeros((7, 2))
-    R[5, 1] = 1.0
-    return MDP(P, R, 1.0, states=list("LABCDER"), actions=["left", "right"], meta={"initial": "C"})
-
-
 @pytest.fixture
 def env():
-    e = make("rlkit/TabularMDP-v0", mdp=walk())
+    e = make("rlkit/TabularMDP-v0", mdp=walk_mdp())
     yield e
     e.close()
 
@@ -55,9 +42,9 @@ def test_env_factory_builds_each_kind_of_env():
     factory, instance = neural._env_factory(cp, None, None)
     assert instance is cp and factory() is cp
     # a model: the tabular env, with a 1000-step limit unless one is given
-    factory, instance = neural._env_factory(walk(), None, None)
+    factory, instance = neural._env_factory(walk_mdp(), None, None)
     assert instance is None and factory().spec.max_episode_steps == 1000
-    assert neural._env_factory(walk(), None, 7)[0]().spec.max_episode_steps == 7
+    assert neural._env_factory(walk_mdp(), None, 7)[0]().spec.max_episode_steps == 7
     # an id (with or without gym:), with its kwargs and limit
     e = neural._env_factory("gym:FrozenLake-v1", {"is_slippery": False}, 9)[0]()
     assert e.spec.id == "FrozenLake-v1" and e.spec.max_episode_steps == 9
@@ -215,20 +202,20 @@ def test_exact_values_given_or_not_wanted(env):
 
 
 def test_the_run_scores_against_the_exact_values_at_its_own_gamma():
-    res = neural_prediction(walk(), np.ones(7, dtype=int), episodes=3, alpha=0.1, gamma=0.5, net=TABLE,
+    res = neural_prediction(walk_mdp(), np.ones(7, dtype=int), episodes=3, alpha=0.1, gamma=0.5, net=TABLE,
                             n_envs=1, seed=0)
     assert res.gamma == 0.5 and res.exact.tolist() == [0.0, 0.0625, 0.125, 0.25, 0.5, 1.0, 0.0]
     assert res.eval_mask.tolist() == [False, False, False, True, True, True, False]
     d = (res.values - res.exact)[res.eval_mask]
     assert res.rmse == pytest.approx(float(np.sqrt(np.mean(d**2))), abs=1e-12)
     assert len(res.error_curve) == 3 and res.error_curve[-1] == pytest.approx(res.rmse, abs=1e-7)
-    off = neural_prediction(walk(), np.ones(7, dtype=int), episodes=3, alpha=0.1, gamma=0.5, net=TABLE,
+    off = neural_prediction(walk_mdp(), np.ones(7, dtype=int), episodes=3, alpha=0.1, gamma=0.5, net=TABLE,
                             n_envs=1, seed=0, record_error=False)
     assert off.error_curve is None and off.rmse == pytest.approx(res.rmse, abs=1e-12)
-    none = neural_prediction(walk(), np.ones(7, dtype=int), episodes=3, alpha=0.1, net=TABLE, n_envs=1,
+    none = neural_prediction(walk_mdp(), np.ones(7, dtype=int), episodes=3, alpha=0.1, net=TABLE, n_envs=1,
                              seed=0, exact=False)
     assert none.exact is None and none.rmse is None and none.error_curve is None and none.gamma == 1.0
-    raises_exactly("gamma: gamma must be in [0, 1], got -0.1", neural_prediction, walk(), episodes=3,
+    raises_exactly("gamma: gamma must be in [0, 1], got -0.1", neural_prediction, walk_mdp(), episodes=3,
                    gamma=-0.1)
 
 
@@ -249,8 +236,8 @@ def test_the_value_network_picks_its_backbone_and_bias():
     assert ValueNetwork(spaces.Box(0.0, 1.0, (28, 28), np.float32)).cfg == DEFAULT_MLP   # not uint8
     assert ValueNetwork(spaces.Box(0, 255, (784,), np.uint8)).cfg == DEFAULT_MLP       # 1-D
     for net in (table, mlp, box, image):
-        assert float(net.head.weight.abs().sum()) == 0.0
-        assert net.head.bias is None or float(net.head.bias.abs().sum()) == 0.0
+        assert float(net.head.weight.detach().abs().sum()) == 0.0
+        assert net.head.bias is None or float(net.head.bias.detach().abs().sum()) == 0.0
 
 
 def test_value_network_refusals_name_the_problem():
@@ -271,7 +258,7 @@ def test_value_network_refusals_name_the_problem():
     assert err.value.where == "net"
 
 
-def test_the_value_network_keeps_training_mode_except_for_batch_norm():
+def test_train_returns_the_network_and_predict_gives_float64():
     net = ValueNetwork(spaces.Discrete(3))
     assert net.train() is net and net.training and net.backbone.training
     net.train(False)
@@ -319,7 +306,7 @@ def test_net_config_refusals_name_the_file(tmp_path):
 # -- the result --------------------------------------------------------------------------------------
 
 def test_to_dict_holds_the_run_as_plain_values():
-    res = neural_prediction(walk(), "uniform", method="td-lambda", lam=0.5, episodes=2, alpha=0.1,
+    res = neural_prediction(walk_mdp(), "uniform", method="td-lambda", lam=0.5, episodes=2, alpha=0.1,
                             alpha_decay=0.5, net=TABLE, n_envs=2, seed=3, optimizer="adam")
     d = res.to_dict()
     assert list(d) == ["method", "values", "exact", "rmse", "loss_curve", "error_curve", "episode_returns",

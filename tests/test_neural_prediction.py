@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _walk import walk_mdp
 
 from rlkit.errors import RlkitError
-from rlkit.mdp import MDP
 from rlkit.tabular.neural import (
     ValueNetwork,
     gradient_mc,
@@ -24,22 +24,6 @@ from rlkit.tabular.neural import (
 
 TABLE = {"type": "mlp", "hidden": []}
 TRUE_RW = np.arange(1, 6) / 6  # S&B Example 6.2
-
-
-def random_walk_mdp() -> MDP:
-    """The 5-state random walk with explicit actions left/right (deterministic moves), start C."""
-    S = 7
-    P = np.zeros((2, S, S))
-    for s in range(S):
-        if s in (0, S - 1):
-            P[:, s, s] = 1.0
-        else:
-            P[0, s, s - 1] = 1.0
-            P[1, s, s + 1] = 1.0
-    R = np.zeros((S, 2))
-    R[S - 2, 1] = 1.0
-    states = ["L", "A", "B", "C", "D", "E", "R"]
-    return MDP(P, R, 1.0, states=states, actions=["left", "right"], meta={"initial": "C"})
 
 
 class RecordingPolicy:
@@ -99,7 +83,7 @@ def replay(log, *, alpha, alpha_decay, lam=None, mc=False, gamma=1.0):
 def test_table_updates_equal_tabular_updates_replayed_by_hand(method, extra):
     policy = RecordingPolicy(seed=3)
     res = neural_prediction(
-        random_walk_mdp(), policy, method=method, episodes=100, alpha=0.2, alpha_decay=0.05,
+        walk_mdp(), policy, method=method, episodes=100, alpha=0.2, alpha_decay=0.05,
         net=TABLE, n_envs=1, seed=1, exact=np.r_[0.0, TRUE_RW, 0.0], **extra,
     )
     V = replay(policy.log, alpha=0.2, alpha_decay=0.05, lam=extra.get("lam"), mc=method == "mc")

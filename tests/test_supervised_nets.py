@@ -190,6 +190,8 @@ def test_default_cnn_preset_depends_on_image_size():
     ({"type": "mlp", "normalize": True}, (4,),
      r"^cfg\.normalize: normalize must be \[mean, std\] with std > 0, got True$"),
     ({"type": "mlp", "normalize": "0.1,0.3"}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": "15"}, (4,), "normalize must be"),
+    ({"type": "mlp", "normalize": {"0": 1, "2": 3}}, (4,), "normalize must be"),
     ({"type": "mlp", "normalize": [0.1]}, (4,), "normalize must be"),
     ({"type": "mlp", "normalize": [0.1, 0.2, 0.3]}, (4,), "normalize must be"),
     ({"type": "mlp", "normalize": ["a", 0.2]}, (4,), "normalize must be"),

@@ -30,6 +30,7 @@ Conventions (see docs/design.md):
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -191,10 +192,12 @@ class _Input(nn.Module):
         super().__init__()
         self.to_chw = to_chw
         if normalize is not None:
-            try:  # a config file can hold anything here: true, a string, one number, three
-                mean, std = (float(v) for v in normalize)
-            except (TypeError, ValueError):
-                mean = std = float("nan")
+            # a config file can hold anything here: true, a string ("15" would read as [1, 5]),
+            # a mapping (read as its keys), one number, three
+            mean = std = float("nan")
+            if not isinstance(normalize, (str, bytes, dict)):
+                with contextlib.suppress(TypeError, ValueError):
+                    mean, std = (float(v) for v in normalize)
             if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
                 raise RlkitError(f"normalize must be [mean, std] with std > 0, got {normalize!r}",
                                  where="cfg.normalize")
