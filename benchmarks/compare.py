@@ -43,6 +43,8 @@ SUITE = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v
          "LunarLander-v3", "LunarLanderContinuous-v3"]
 TARGETS = {"Pendulum-v1": -200.0}  # Gymnasium sets no threshold; -200 is the usual "solved"
 EVAL_EPISODES = 10
+REASONS = {"LunarLanderContinuous-v3:sb3-a2c":
+           "sb3-a2c (rl-zoo's budget is 5M steps, about 100 min of a core per seed here)"}
 
 
 def _counts(text: str) -> dict[str, int]:
@@ -124,7 +126,8 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
     for env in args.envs:
         info = env_info(env)
         discrete = hasattr(info.action_space, "n")
-        agents = [a for a in args.agents if discrete or a != "sb3-dqn"]
+        agents = [a for a in args.agents if (discrete or a != "sb3-dqn") and (env, a) not in args.skip]
+        skipped = [a for a in args.agents if (env, a) in args.skip]
         out = Path(args.out) / (env + ("-quick" if args.quick else ""))
         seeds = _seeds(env, args)
         # a fixed evaluation grid per env, so that trials finished by an earlier run are reused
@@ -148,7 +151,9 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         sections.append(f"### {env}\n\nSeeds: {seed_text}; budgets (env steps): {budgets}; evaluation every "
                         f"{every:,} steps on {EVAL_EPISODES} fixed episodes.\n\n"
                         f"{markdown_table(headers, cells)}\n\nVerdict: {line}."
-                        + (f" {stable}" if stable else "") + "\n")
+                        + (f" {stable}" if stable else "")
+                        + (f" Not run here: {', '.join(args.skip[(env, a)] for a in skipped)}." if skipped
+                           else "") + "\n")
         for r in result.failed:
             sections.append(f"FAILED `{r.spec.trial_id}`: {r.error}")
     seconds = time.perf_counter() - t0
@@ -166,6 +171,13 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
         prof = ROOT / "docs" / ("compare-profiles-quick.png" if args.quick else "compare-profiles.png")
         if plot_profiles(all_results, refs, prof):
             text.append(f"![performance profiles]({prof.name})")
+        # an agent skipped on some env drops out of the aggregate above: aggregate again over the envs
+        # where every agent ran, so that it still has a row
+        full = [e for e in args.envs if not any(env == e for env, _ in args.skip)]
+        if args.skip and len(full) > 1:
+            agg = aggregate(all_results, {e: refs[e] for e in full})
+            text += ["", f"Every agent ran on {len(full)} of the {len(args.envs)} envs: the aggregate "
+                         "over those.", ""] + aggregate_markdown(agg)
     text += ["", f"![learning curves]({png.name})"]
     return "\n".join(text), all_results
 
@@ -220,6 +232,9 @@ def main() -> None:
                         help="output folder: one compare folder per env (committed: its finished trials "
                              "are the evidence of the tables, and a later run reuses them)")
     parser.add_argument("--note", default="", help="a sentence about the conditions, added to the docs")
+    parser.add_argument("--skip", default="",
+                        help="ENV:AGENT,...: pairs not run (said in the env's section, with the reason "
+                             "for sb3-a2c on LunarLanderContinuous-v3)")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
@@ -227,6 +242,11 @@ def main() -> None:
     args.envs = [e for e in args.envs.split(",") if e]
     args.agent_seeds = _counts(args.agent_seeds)
     args.env_seeds = _counts(args.env_seeds)
+    args.skip = {tuple(item.split(":", 1)): REASONS.get(item, item.split(":", 1)[1])
+                 for item in args.skip.split(",") if item}
+    bad = [k for k in args.skip if len(k) != 2 or k[0] not in args.envs or k[1] not in args.agents]
+    if bad:
+        parser.error(f"--skip: {', '.join(':'.join(k) for k in bad)} is not ENV:AGENT of --envs/--agents")
     args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
                        "MountainCar-v0": 20_000, "LunarLander-v3": 20_000, "LunarLanderContinuous-v3": 20_000,
                        "MountainCarContinuous-v0": 5_000}
