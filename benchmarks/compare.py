@@ -242,11 +242,12 @@ def main() -> None:
     args.envs = [e for e in args.envs.split(",") if e]
     args.agent_seeds = _counts(args.agent_seeds)
     args.env_seeds = _counts(args.env_seeds)
-    args.skip = {tuple(item.split(":", 1)): REASONS.get(item, item.split(":", 1)[1])
-                 for item in args.skip.split(",") if item}
-    bad = [k for k in args.skip if len(k) != 2 or k[0] not in args.envs or k[1] not in args.agents]
+    pairs = [item for item in args.skip.split(",") if item]
+    bad = [item for item in pairs if item.count(":") != 1
+           or item.split(":")[0] not in args.envs or item.split(":")[1] not in args.agents]
     if bad:
-        parser.error(f"--skip: {', '.join(':'.join(k) for k in bad)} is not ENV:AGENT of --envs/--agents")
+        parser.error(f"--skip: {', '.join(bad)} is not ENV:AGENT of --envs/--agents")
+    args.skip = {tuple(item.split(":")): REASONS.get(item, item.split(":")[1]) for item in pairs}
     args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
                        "MountainCar-v0": 20_000, "LunarLander-v3": 20_000, "LunarLanderContinuous-v3": 20_000,
                        "MountainCarContinuous-v0": 5_000}
