@@ -173,7 +173,7 @@ def run_compare(args: argparse.Namespace) -> tuple[str, object]:
             text.append(f"![performance profiles]({prof.name})")
         # an agent skipped on some env drops out of the aggregate above: aggregate again over the envs
         # where every agent ran, so that it still has a row
-        full = [e for e in args.envs if not any(env == e for env, _ in args.skip)]
+        full = [e for e in args.envs if e not in {env for env, _ in args.skip}]
         if args.skip and len(full) > 1:
             agg = aggregate(all_results, {e: refs[e] for e in full})
             text += ["", f"Every agent ran on {len(full)} of the {len(args.envs)} envs: the aggregate "
