@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DOCS, machine, markdown_table, write_section  # noqa: E402
+from _common import DOCS, machine, markdown_table, read_section, write_section  # noqa: E402
 
 from rlkit.experiments.aggregate import aggregate, aggregate_markdown, plot_profiles, references  # noqa: E402
 from rlkit.experiments.compare import compare, env_info, plot_compare, summary_table  # noqa: E402
@@ -251,10 +251,18 @@ def main() -> None:
     args.eval_every = {"CartPole-v1": 5_000, "Acrobot-v1": 10_000, "Pendulum-v1": 20_000,
                        "MountainCar-v0": 20_000, "LunarLander-v3": 20_000, "LunarLanderContinuous-v3": 20_000,
                        "MountainCarContinuous-v0": 5_000}
-    parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{' --quick' if args.quick else ''}`"
-             f" on {time.strftime('%Y-%m-%d')}; each trial runs with one torch thread."
-             + (f" {args.note}" if args.note else "")]
-    if not args.skip_compare:
+    title = "## Compare: REINFORCE vs SB3 on the classic-control suite\n\n"
+    old_body = read_section("compare")
+    scaling_line = re.compile(r"^Local executor scaling:.*$", re.M)
+    if args.skip_compare:  # keep the measured compare as the page has it; only the scaling is new
+        if not old_body.startswith(title):
+            parser.error(f"--skip-compare: {DOCS} has no compare section to keep")
+        parts = [scaling_line.sub("", old_body.removeprefix(title)).rstrip()]
+    else:
+        quick = " --quick" if args.quick else ""
+        parts = [f"Machine: {machine()}. Run: `python benchmarks/compare.py{quick}`"
+                 f" on {time.strftime('%Y-%m-%d')}; each trial runs with one torch thread."
+                 + (f" {args.note}" if args.note else "")]
         text, _ = run_compare(args)
         parts.append(text)
     if not args.skip_scaling:
@@ -262,11 +270,10 @@ def main() -> None:
         print(text)
         parts.append(text)
     else:  # keep the last measured scaling paragraph instead of dropping it from the page
-        old = re.search(r"^Local executor scaling:.*$", DOCS.read_text() if DOCS.exists() else "", re.M)
+        old = scaling_line.search(old_body)
         if old:
             kept = old.group(0).removesuffix(" (kept from an earlier run: --skip-scaling)")
             parts.append(kept + " (kept from an earlier run: --skip-scaling)")
-    title = "## Compare: REINFORCE vs SB3 on the classic-control suite\n\n"
     write_section("compare", title + "\n\n".join(parts))
 
 
