@@ -17,6 +17,7 @@ from gymnasium import spaces
 from rlkit.envs import make
 from rlkit.envs.bridge import tabular_model
 from rlkit.errors import RlkitError
+from rlkit.mdp import MDP
 from rlkit.tabular import neural
 from rlkit.tabular.neural import DEFAULT_CNN, DEFAULT_MLP, ValueNetwork, net_config, neural_prediction
 
@@ -33,6 +34,18 @@ def env():
 def raises_exactly(message, fn, *args, **kwargs):
     with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
         return fn(*args, **kwargs)
+
+
+def walk_with_absorbing():
+    """The walk's model with one more, unreachable absorbing state, as a Gymnasium import may add:
+    8 states in the model, 7 in the env."""
+    walk = walk_mdp()
+    P = np.zeros((2, 8, 8))
+    P[:, :7, :7] = walk.P
+    P[:, 7, 7] = 1.0
+    R = np.zeros((8, 2))
+    R[:7] = walk.R
+    return MDP(P, R, 1.0, states=list("LABCDER") + ["terminal"], actions=["left", "right"])
 
 
 # -- the env factory ------------------------------------------------------------------------------
@@ -53,6 +66,9 @@ def test_env_factory_builds_each_kind_of_env():
     # a catalog name: the tabular env of that model, its parameters passed on
     e = neural._env_factory("random-walk", {"n": 7}, None)[0]()
     assert e.spec.id == "rlkit/TabularMDP-v0" and e.observation_space.n == 9
+    assert neural._env_factory("random-walk", None, 5)[0]().spec.max_episode_steps == 5
+    # a model's kwargs reach its env (start state B instead of the model's C)
+    assert neural._env_factory(walk_mdp(), {"start": 2}, None)[0]().reset(seed=0)[0] == 2
     # a factory is used as it is
     made = []
     factory, instance = neural._env_factory(lambda: made.append(1) or gym.make("CartPole-v1"), None, None)
@@ -65,6 +81,16 @@ def test_env_factory_refusals_name_the_problem():
     raises_exactly("unknown environment id 'Nope-v0'", neural._env_factory, "gym:Nope-v0", None, None)
     raises_exactly("env must be an env id, a catalog name/file, an rlkit.mdp model, a gymnasium.Env or a "
                    "factory, got int", neural._env_factory, 3, None, None)
+
+    class HalfModel:                                               # gamma but no P: not a model
+        gamma = 0.9
+
+    raises_exactly("env must be an env id, a catalog name/file, an rlkit.mdp model, a gymnasium.Env or a "
+                   "factory, got HalfModel", neural._env_factory, HalfModel(), None, None)
+    # an rlkit/ id that does not exist is an unknown env id, not an unknown catalog model
+    factory = neural._env_factory("rlkit/Nope-v0", None, None)[0]
+    with pytest.raises(RlkitError, match=r"^unknown environment id 'rlkit/Nope-v0'"):
+        factory()
 
 
 def test_an_env_instance_runs_as_one_env_and_is_left_open():
@@ -104,6 +130,11 @@ def test_the_optimal_policy_is_policy_iterations(env):
     assert act(np.array([1, 2, 3, 4, 5]), np.zeros(5, dtype=bool)).tolist() == [1, 1, 1, 1, 1]
 
 
+def test_the_optimal_policy_keeps_the_envs_states_of_a_model_with_an_added_one(env):
+    act, matrix = neural._policy_fn("optimal", env, walk_with_absorbing(), False, np.random.default_rng(0))
+    assert matrix.tolist() == [[1.0, 0.0]] + [[0.0, 1.0]] * 5 + [[1.0, 0.0]]
+
+
 def test_a_policy_array_is_sampled_as_its_matrix(env):
     rng = np.random.default_rng(0)
     act, matrix = neural._policy_fn(np.array([0, 1, 0, 1, 0, 1, 0]), env, tabular_model(env), False, rng)
@@ -136,6 +167,15 @@ def test_an_agent_gets_its_state_episode_starts_and_greedy_flag(env):
     assert agent.calls == [(None, [True, False], True), (0, [False, False], True)]
     # without a model there is no matrix
     assert neural._policy_fn(agent, env, None, False, np.random.default_rng(0))[1] is None
+    # sampled actions (deterministic False) need the agent's probabilities: none exposed, no matrix
+    assert neural._policy_fn(agent, env, tabular_model(env), False, np.random.default_rng(0))[1] is None
+
+    class ProbAgent(Agent):
+        def action_probabilities(self, obs):
+            return np.tile([0.25, 0.75], (len(np.asarray(obs).reshape(-1)), 1))
+
+    matrix = neural._policy_fn(ProbAgent(), env, tabular_model(env), False, np.random.default_rng(0))[1]
+    assert matrix.tolist() == [[0.25, 0.75]] * 7                   # its probabilities, not greedy
 
 
 def test_a_callable_policy_acts_but_has_no_matrix(env):
@@ -175,6 +215,10 @@ def test_exact_values_of_always_right_at_gamma_one_half_by_hand(env):
     values, mask = neural._exact_and_mask(True, tabular_model(env), uniform, 1.0, env, env.observation_space)
     np.testing.assert_allclose(values, np.r_[0.0, np.arange(1, 6) / 6, 0.0], atol=1e-12)
     assert mask.tolist() == [False] + [True] * 5 + [False]
+    # a model with an added absorbing state: the same values and states, cut to the env's 7
+    values, mask = neural._exact_and_mask(True, walk_with_absorbing(), right, 0.5, env, env.observation_space)
+    assert values.tolist() == [0.0, 0.0625, 0.125, 0.25, 0.5, 1.0, 0.0]
+    assert mask.tolist() == [False, False, False, True, True, True, False]
 
 
 def test_exact_values_given_or_not_wanted(env):
@@ -193,6 +237,7 @@ def test_exact_values_given_or_not_wanted(env):
     # given without a model: every state, cut to the env's states
     values, mask = neural._exact_and_mask(np.arange(9.0), None, None, 0.5, env, space)
     assert values.tolist() == list(range(7)) and mask.tolist() == [True] * 7
+    assert neural.rms_error(np.zeros(7), values, mask) == pytest.approx(np.sqrt(91 / 7))   # a real mask
     raises_exactly("exact values have 3 entries; the env has 7 states",
                    neural._exact_and_mask, np.arange(3.0), model, right, 0.5, env, space)
     # Box observations: the values are kept as given (no states to cut them to)
@@ -271,6 +316,8 @@ def test_train_returns_the_network_and_predict_gives_float64():
 # -- net_config --------------------------------------------------------------------------------------
 
 def test_net_config_names_files_and_runs(tmp_path):
+    assert net_config(None) is None and net_config("auto") is None       # ValueNetwork picks
+    assert net_config("linear") == {"type": "mlp", "hidden": []}
     assert net_config("cnn") == DEFAULT_CNN and net_config("cnn") is not DEFAULT_CNN
     assert net_config("mlp") is not DEFAULT_MLP
     (tmp_path / "net.json").write_text('{"type": "mlp", "hidden": [8]}')
@@ -299,6 +346,9 @@ def test_net_config_refusals_name_the_file(tmp_path):
                                          r"with a trained backbone$") as err:
         net_config("resnet")
     assert err.value.where == "--net"
+    (tmp_path / "notes.txt").write_text("not a model")                     # a file, but not .pt
+    with pytest.raises(RlkitError, match="^--net: unknown value network "):
+        net_config(str(tmp_path / "notes.txt"))
     with pytest.raises(RlkitError, match="unknown value network"):
         net_config(str(tmp_path / "missing.yaml"))                 # not a file
 
