@@ -6,6 +6,7 @@ Written for the mutants of ``neural_prediction``'s helpers (docs/mutation.md).""
 from __future__ import annotations
 
 import re
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +19,7 @@ from rlkit.envs import make
 from rlkit.envs.bridge import tabular_model
 from rlkit.errors import RlkitError
 from rlkit.mdp import MDP
+from rlkit.seeding import normalize_seed
 from rlkit.tabular import neural
 from rlkit.tabular.neural import DEFAULT_CNN, DEFAULT_MLP, ValueNetwork, net_config, neural_prediction
 
@@ -280,6 +282,12 @@ def test_the_value_network_picks_its_backbone_and_bias():
     assert image.cfg == DEFAULT_CNN
     assert ValueNetwork(spaces.Box(0.0, 1.0, (28, 28), np.float32)).cfg == DEFAULT_MLP   # not uint8
     assert ValueNetwork(spaces.Box(0, 255, (784,), np.uint8)).cfg == DEFAULT_MLP       # 1-D
+    assert ValueNetwork(spaces.Box(0, 255, (1, 28, 28), np.uint8)).cfg == DEFAULT_CNN  # (C, H, W)
+    # a config without "type" is an MLP (a table when it has no hidden layer); without "hidden" not one
+    untyped = ValueNetwork(spaces.Discrete(4), {"hidden": []})
+    assert untyped.is_table and untyped.head.bias is None
+    default_hidden = ValueNetwork(spaces.Discrete(4), {"type": "mlp"})
+    assert not default_hidden.is_table and default_hidden.head.bias is not None
     for net in (table, mlp, box, image):
         assert float(net.head.weight.detach().abs().sum()) == 0.0
         assert net.head.bias is None or float(net.head.bias.detach().abs().sum()) == 0.0
@@ -294,7 +302,9 @@ def test_value_network_refusals_name_the_problem():
         ValueNetwork(spaces.Box(-1, 1, (3,), np.float32), {"type": "rnn", "hidden": 8})
     assert err.value.where == "net.type"
     with pytest.raises(RlkitError, match=r"^net: value network: batch norm makes v\(s\) depend on the "
-                                         r"rest of the batch") as err:
+                                         r"rest of the batch, which breaks TD targets and per-state traces; "
+                                         r"give blocks without batch_norm \(e\.g\. "
+                                         r"rlkit\.tabular\.neural\.DEFAULT_CNN\)$") as err:
         ValueNetwork(spaces.Box(0, 255, (28, 28), np.uint8), {"type": "cnn", "preset": "lenet"})
     assert err.value.where == "net"
     with pytest.raises(RlkitError, match=r"^net: a value network started from a trained backbone takes its "
@@ -370,3 +380,112 @@ def test_to_dict_holds_the_run_as_plain_values():
     assert isinstance(res.net.head.weight, torch.Tensor) and res.value([3]).shape == (1,)
     cp = neural_prediction("CartPole-v1", episodes=1, alpha=1e-3, n_envs=1, seed=0).to_dict()
     assert cp["values"] is None and cp["exact"] is None and cp["error_curve"] is None and cp["lambda"] is None
+
+
+# -- the loop around the updates ----------------------------------------------------------------------
+
+class Chain(gym.Env):
+    """A 3-state chain without a tabular model: observations 1, 2, 3 (Discrete(3, start=1)), every
+    action moves one state on, reward 1 on each move, the episode ends on reaching 3."""
+
+    observation_space = spaces.Discrete(3, start=1)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self):
+        self.closed = False
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.s = 1
+        return self.s, {}
+
+    def step(self, action):
+        self.s += 1
+        return self.s, 1.0, self.s == 3, False, {}
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_defaults_are_the_documented_ones(monkeypatch):
+    threads = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.append(n) or real(n))
+    before = torch.get_num_threads()
+    res = neural_prediction(walk_mdp())                             # td, 500 episodes, alpha 0.01, 8 envs
+    assert (res.method, res.episodes, res.alpha, res.n_envs, res.seed) == ("td", 500, 0.01, 8, 0)
+    assert res.config["optimizer"] == "sgd" and res.config["deterministic"] is False
+    assert threads == [1, before]                                   # one thread in the run, then restored
+    assert neural_prediction(walk_mdp(), method="td-lambda", episodes=2).lam == 0.0
+    threads.clear()
+    neural_prediction(walk_mdp(), episodes=2, torch_threads=None)   # left alone: only the restore
+    assert threads == [before]
+
+
+def test_seeds_none_any_integer_and_refused(env):
+    assert neural_prediction(walk_mdp(), episodes=3, seed=None).seed is None          # unseeded runs
+    res = neural_prediction(walk_mdp(), episodes=3, seed=-1)
+    assert res.seed == normalize_seed(-1) and res.seed >= 0                             # normalised
+    again = neural_prediction(walk_mdp(), episodes=3, seed=normalize_seed(-1))
+    assert np.array_equal(res.episode_lengths, again.episode_lengths)
+    with pytest.raises(RlkitError, match=r"^seed: seed must be an integer, got 'Generator\(PCG64\)'$"):
+        neural_prediction(walk_mdp(), episodes=3, seed=np.random.default_rng(0))
+
+
+def test_gamma_bounds_are_inclusive():
+    assert neural_prediction(walk_mdp(), episodes=2, gamma=0.0).gamma == 0.0
+    assert neural_prediction(walk_mdp(), episodes=2, gamma=1.0).gamma == 1.0
+    for bad in (-0.1, 1.5):
+        raises_exactly(f"gamma: gamma must be in [0, 1], got {bad!r}", neural_prediction, walk_mdp(),
+                       episodes=2, gamma=bad)
+
+
+def test_the_run_passes_env_kwargs_limits_and_the_greedy_flag_on():
+    res = neural_prediction("random-walk", env_kwargs={"n": 7}, episodes=2, n_envs=1)
+    assert len(res.values) == 9                                     # the 7-state walk and its two ends
+    calls = []
+
+    class Right:
+        def predict(self, obs, state=None, episode_start=None, deterministic=False):
+            calls.append(deterministic)
+            return np.ones(len(np.asarray(obs).reshape(-1)), dtype=np.int64), None
+
+    res = neural_prediction(walk_mdp(), Right(), episodes=2, n_envs=1, deterministic=True)
+    assert calls and all(flag is True for flag in calls)
+    # always right from C: C, D, E, then R paid 1; every return is 1
+    assert res.episode_lengths.tolist() == [3, 3] and res.episode_returns.tolist() == [1.0, 1.0]
+
+
+def test_exact_values_longer_than_the_env_are_cut_to_its_states():
+    res = neural_prediction(walk_mdp(), np.ones(7, dtype=int), episodes=2, n_envs=1, exact=np.arange(9.0))
+    assert res.exact.tolist() == list(range(7)) and len(res.values) == 7
+
+
+def test_a_discrete_env_without_a_model_with_states_from_one():
+    made = []
+
+    def factory():
+        made.append(Chain())
+        return made[-1]
+
+    res = neural_prediction(factory, lambda obs: np.zeros(len(obs), dtype=np.int64), episodes=3, n_envs=2,
+                            alpha=0.1, net=TABLE, exact=np.array([1.0, 0.0, 0.0]))
+    assert res.values.shape == (3,) and res.exact.tolist() == [1.0, 0.0, 0.0]
+    assert res.eval_mask.tolist() == [True, True, True]             # no model: every state scored
+    assert res.rmse == pytest.approx(neural.rms_error(res.values, res.exact, res.eval_mask))
+    assert res.gamma == 0.99                                        # no model, no gamma of its own
+    assert made and all(e.closed for e in made)                     # the run's own envs are closed
+
+
+def test_an_env_instance_given_is_run_alone_and_not_closed():
+    chain = Chain()
+    res = neural_prediction(chain, lambda obs: np.zeros(len(obs), dtype=np.int64), episodes=2, n_envs=2,
+                            exact=False)
+    assert res.n_envs == 1 and res.steps == 4 and not chain.closed
+
+
+def test_seconds_is_the_runs_wall_time():
+    t0 = time.perf_counter()
+    res = neural_prediction(walk_mdp(), episodes=20, n_envs=1)
+    wall = time.perf_counter() - t0
+    assert 0.0 < res.seconds <= wall

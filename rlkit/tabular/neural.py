@@ -743,7 +743,7 @@ def neural_prediction(
     factory, instance = _env_factory(env, env_kwargs, max_episode_steps)
     if instance is not None and n_envs != 1:
         n_envs = 1  # one instance cannot be copied; give an id or a factory to run several
-    if seed is not None and not isinstance(seed, np.random.Generator):
+    if seed is not None:  # an int (any: normalised) or None; a Generator is refused by name
         seed = normalize_seed(seed)
     rng = as_generator(seed)
     if seed is not None:
