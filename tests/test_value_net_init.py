@@ -54,6 +54,19 @@ def test_a_run_folder_gives_its_backbone_and_a_zero_head(run):
     assert not torch.equal(scratch.backbone.state_dict()[next(iter(body))], next(iter(body.values())))
 
 
+def test_the_architecture_is_the_sources_not_the_default(tmp_path):
+    from rlkit.runs import train
+
+    small = tmp_path / "small"
+    train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=small,
+          overrides={"run.eval_episodes": 1, "run.eval_every": None, "policy.net.hidden": [16],
+                     "n_steps": 128})
+    vnet = ValueNetwork(spaces.Box(-np.inf, np.inf, (4,), np.float32), net_config(str(small)))
+    assert vnet.cfg["hidden"] == [16] and vnet.cfg["init"] == str(small)
+    for k, v in _body(small).items():
+        assert torch.equal(vnet.backbone.state_dict()[k], v), k
+
+
 def test_the_copied_backbone_trains(run):
     agent = load_run_agent(run)
     try:
