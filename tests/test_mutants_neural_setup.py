@@ -50,6 +50,20 @@ def walk_with_absorbing():
     return MDP(P, R, 1.0, states=list("LABCDER") + ["terminal"], actions=["left", "right"])
 
 
+class Agent:
+    """Always right (action 1); records each predict call's (state, episode starts, greedy flag) and
+    counts its recurrent state up from 0."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        obs = np.asarray(obs).reshape(-1)
+        self.calls.append((state, None if episode_start is None else np.asarray(episode_start).tolist(),
+                           deterministic))
+        return np.ones(len(obs), dtype=np.int64), (0 if state is None else state + 1)
+
+
 # -- the env factory ------------------------------------------------------------------------------
 
 def test_env_factory_builds_each_kind_of_env():
@@ -150,16 +164,6 @@ def test_a_policy_array_is_sampled_as_its_matrix(env):
 
 
 def test_an_agent_gets_its_state_episode_starts_and_greedy_flag(env):
-    class Agent:
-        def __init__(self):
-            self.calls = []
-
-        def predict(self, obs, state=None, episode_start=None, deterministic=False):
-            obs = np.asarray(obs).reshape(-1)
-            self.calls.append((state, None if episode_start is None else np.asarray(episode_start).tolist(),
-                               deterministic))
-            return np.ones(len(obs), dtype=np.int64), (0 if state is None else state + 1)
-
     agent = Agent()
     act, matrix = neural._policy_fn(agent, env, tabular_model(env), True, np.random.default_rng(0))
     assert matrix.tolist() == [[0.0, 1.0]] * 7                     # its greedy actions, as a matrix
@@ -422,7 +426,7 @@ def test_the_defaults_are_the_documented_ones(monkeypatch):
     assert threads == [before]
 
 
-def test_seeds_none_any_integer_and_refused(env):
+def test_seeds_none_any_integer_and_refused():
     assert neural_prediction(walk_mdp(), episodes=3, seed=None).seed is None          # unseeded runs
     res = neural_prediction(walk_mdp(), episodes=3, seed=-1)
     assert res.seed == normalize_seed(-1) and res.seed >= 0                             # normalised
@@ -443,14 +447,9 @@ def test_gamma_bounds_are_inclusive():
 def test_the_run_passes_env_kwargs_limits_and_the_greedy_flag_on():
     res = neural_prediction("random-walk", env_kwargs={"n": 7}, episodes=2, n_envs=1)
     assert len(res.values) == 9                                     # the 7-state walk and its two ends
-    calls = []
-
-    class Right:
-        def predict(self, obs, state=None, episode_start=None, deterministic=False):
-            calls.append(deterministic)
-            return np.ones(len(np.asarray(obs).reshape(-1)), dtype=np.int64), None
-
-    res = neural_prediction(walk_mdp(), Right(), episodes=2, n_envs=1, deterministic=True)
+    agent = Agent()
+    res = neural_prediction(walk_mdp(), agent, episodes=2, n_envs=1, deterministic=True)
+    calls = [greedy for _, _, greedy in agent.calls]
     assert calls and all(flag is True for flag in calls)
     # always right from C: C, D, E, then R paid 1; every return is 1
     assert res.episode_lengths.tolist() == [3, 3] and res.episode_returns.tolist() == [1.0, 1.0]

@@ -15,15 +15,19 @@ from rlkit.runs.train import load_run_agent
 from rlkit.tabular.neural import ValueNetwork, net_config, neural_prediction
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A short CartPole run of `rlkit train` (its policy: the preset's 64-64 tanh MLP)."""
+def _train(out, total_timesteps=2048, **overrides):
+    """A short CartPole run of `rlkit train` in ``out`` (no periodic evaluation)."""
     from rlkit.runs import train
 
-    out = tmp_path_factory.mktemp("vinit") / "run"
-    train("CartPole-v1", seed=0, total_timesteps=2048, run_dir=out,
-          overrides={"run.eval_episodes": 1, "run.eval_every": None})
+    train("CartPole-v1", seed=0, total_timesteps=total_timesteps, run_dir=out,
+          overrides={"run.eval_episodes": 1, "run.eval_every": None, **overrides})
     return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A short CartPole run (its policy: the preset's 64-64 tanh MLP)."""
+    return _train(tmp_path_factory.mktemp("vinit") / "run")
 
 
 def _body(run_dir) -> dict[str, torch.Tensor]:
@@ -55,12 +59,7 @@ def test_a_run_folder_gives_its_backbone_and_a_zero_head(run):
 
 
 def test_the_architecture_is_the_sources_not_the_default(tmp_path):
-    from rlkit.runs import train
-
-    small = tmp_path / "small"
-    train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=small,
-          overrides={"run.eval_episodes": 1, "run.eval_every": None, "policy.net.hidden": [16],
-                     "n_steps": 128})
+    small = _train(tmp_path / "small", 256, **{"policy.net.hidden": [16], "n_envs": 2, "n_steps": 128})
     vnet = ValueNetwork(spaces.Box(-np.inf, np.inf, (4,), np.float32), net_config(str(small)))
     assert vnet.cfg["hidden"] == [16] and vnet.cfg["init"] == str(small)
     for k, v in _body(small).items():

@@ -745,9 +745,8 @@ def neural_prediction(
         n_envs = 1  # one instance cannot be copied; give an id or a factory to run several
     if seed is not None:  # an int (any: normalised) or None; a Generator is refused by name
         seed = normalize_seed(seed)
+        seed_everything(seed)
     rng = as_generator(seed)
-    if seed is not None:
-        seed_everything(int(seed))
 
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
@@ -788,7 +787,7 @@ def neural_prediction(
 
         log = EpisodeLog(n_envs, episodes)
         steps = 0
-        obs, _ = venv.reset(seed=None if seed is None else int(seed))
+        obs, _ = venv.reset(seed=seed)
         for step in env_steps(venv, act, obs):
             lr = alpha / (1.0 + alpha_decay * log.finished)
             for g in opt.param_groups:
