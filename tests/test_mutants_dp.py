@@ -1,0 +1,338 @@
+"""Mutants of rlkit/mdp/dp.py's discounted solvers and their helpers that the solver tests left
+alive (docs/mutation-survivors.md, tenth measurement): the torch sweeps on the CPU against the
+numpy ones and an exact binary model, the memory check against a faked /proc, and the result
+fields of Gauss-Seidel and backward induction against textbook loops."""
+
+from __future__ import annotations
+
+import io
+import re
+import resource
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from rlkit.errors import RlkitError
+from rlkit.mdp import MDP, backward_induction, dp, gauss_seidel, policy_iteration, value_iteration
+from rlkit.mdp.dp import _room_for, _torch_iterate
+from rlkit.mdp.generators import forest, random_sparse
+
+FOREST_P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
+FOREST_R = [[0, 0], [0, 1], [4, 2]]
+CPU = torch.device("cpu")
+
+
+def raises_exactly(message, fn, *args, **kwargs):
+    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
+        fn(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# the torch sweeps (device="cuda" runs them on a GPU; here on the CPU)
+# --------------------------------------------------------------------------------------------
+
+def halving() -> MDP:
+    """One state paying 1 a step, gamma 1/2: v_k = 2 - 2^(1-k), every number exact in binary."""
+    return MDP(np.ones((1, 1, 1)), [[1.0]], gamma=0.5, terminal=[])
+
+
+def test_torch_plain_stop_on_exact_numbers():
+    # the plain stop: change 2^(1-k) times gamma / (1 - gamma) = 1, so the bound is 2^(1-k):
+    # 1, 1/2, 1/4 ... With tol = 1/4 the bound must fall below it: sweep 4 (1/8), not 3 (1/4)
+    v, k, residual, bound, converged = _torch_iterate(halving(), CPU, np.zeros(1), 0.25, 100, False)
+    assert (k, residual, bound, converged) == (4, 0.125, 0.125, True)
+    assert v.dtype == np.float64 and v.tolist() == [1.875]
+    numpy = value_iteration(halving(), tol=0.25, bounds=False)
+    assert numpy.iterations == 4 and numpy.values.tolist() == [1.875] and numpy.info["error_bound"] == 0.125
+
+
+def test_torch_sweep_limit_and_an_unconverged_result():
+    v, k, residual, bound, converged = _torch_iterate(halving(), CPU, np.zeros(1), 1e-9, 3, False)
+    assert (k, converged, residual, bound, v.tolist()) == (3, False, 0.25, 0.25, [1.75])
+    v, k, *_, converged = _torch_iterate(halving(), CPU, np.zeros(1), 1e-9, 1, False)
+    assert (k, converged, v.tolist()) == (1, False, [1.0])
+
+
+@pytest.mark.parametrize("model", [forest(S=40), random_sparse(S=300, seed=1)])
+@pytest.mark.parametrize("bounds", [True, False])
+def test_torch_sweeps_report_what_the_numpy_sweeps_report(model, bounds):
+    ref = value_iteration(model, tol=1e-9, bounds=bounds)
+    # m left at its default: plain value iteration, sweep for sweep
+    start = np.zeros(model.n_states)
+    v, k, residual, bound, converged = _torch_iterate(model, CPU, start, 1e-9, 10_000, bounds)
+    assert converged and k == ref.iterations
+    assert residual == pytest.approx(ref.residual, rel=1e-9)
+    assert bound == pytest.approx(ref.info["error_bound"], rel=1e-9) and bound < 1e-9
+    np.testing.assert_allclose(v, ref.values, atol=1e-12)
+
+
+def test_torch_sweeps_at_gamma_one_use_the_residual_stop():
+    # a corridor to a terminal state, gamma = 1: no contraction bound, the stop is |change| < tol
+    P = np.zeros((2, 4, 4))
+    for s in range(4):
+        P[0, s, min(s + 1, 3)] = 1.0
+        P[1, s, s] = 1.0
+    R = np.full((4, 2), -1.0)
+    R[3] = 0.0
+    mdp = MDP(P, R, 1.0)
+    for bounds in (True, False):
+        v, k, residual, bound, converged = _torch_iterate(mdp, CPU, np.zeros(4), 1e-9, 100, bounds)
+        ref = value_iteration(mdp, tol=1e-9, bounds=bounds)
+        assert converged and v.tolist() == [-3.0, -2.0, -1.0, 0.0] and k == ref.iterations == 4
+        assert residual == bound == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# _room_for: the memory check before action elimination copies the rows it keeps
+# --------------------------------------------------------------------------------------------
+
+def fake_proc(monkeypatch, vmsize_kb=1000, available_kb=4000, limit=resource.RLIM_INFINITY):
+    files = {"/proc/self/status": f"Name:\tpython\nVmPeak:\t 9999 kB\nVmSize:\t {vmsize_kb} kB\n",
+             "/proc/meminfo": f"MemTotal: 99999 kB\nMemFree: 1 kB\nMemAvailable: {available_kb} kB\n"}
+    monkeypatch.setattr(dp, "open", lambda path, *a, **k: io.StringIO(files[path]), raising=False)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (limit, resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY,) * 2)
+
+
+def test_room_for_uses_half_the_available_memory(monkeypatch):
+    fake_proc(monkeypatch)                           # 4000 kB available: room for 2000 kB
+    assert _room_for(2_048_000 - 1) is True
+    assert _room_for(2_048_000) is False
+
+
+def test_room_for_keeps_under_the_address_space_limit(monkeypatch):
+    # mapped 1000 kB, limit 2,000,000 bytes: 0.95 of it is 1,900,000, so 876,000 more fit exactly
+    fake_proc(monkeypatch, available_kb=10**6, limit=2_000_000)
+    assert _room_for(876_000) is True
+    assert _room_for(876_001) is False
+    fake_proc(monkeypatch, available_kb=10**6)      # no soft limit: only the available memory counts
+    assert _room_for(876_001) is True
+
+
+def test_room_for_without_proc_says_yes(monkeypatch):
+    def missing(path, *a, **k):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(dp, "open", missing, raising=False)
+    assert _room_for(10**15) is True
+
+
+# --------------------------------------------------------------------------------------------
+# Gauss-Seidel
+# --------------------------------------------------------------------------------------------
+
+def textbook_gauss_seidel(P, R, gamma, tol):
+    """Gauss-Seidel value iteration state by state (Puterman 6.3.3), the plain sup-norm stop."""
+    S = len(R)
+    v, history = np.zeros(S), []
+    factor = gamma / (1 - gamma)
+    while True:
+        old = v.copy()
+        for s in range(S):
+            v[s] = max(R[s][a] + gamma * P[a, s] @ v for a in range(P.shape[0]))
+        history.append(float(np.max(np.abs(v - old))))
+        if history[-1] * factor < tol:
+            return v, history
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gauss_seidel_fills_every_field(sparse):
+    P = [sp.csr_array(m) for m in FOREST_P] if sparse else FOREST_P
+    mdp = MDP(P, FOREST_R, gamma=0.9)
+    v, changes = textbook_gauss_seidel(FOREST_P, FOREST_R, 0.9, 1e-8)
+    sol = gauss_seidel(mdp)
+    np.testing.assert_allclose(sol.values, v, atol=1e-10)
+    assert sol.iterations == len(changes) and sol.converged is True
+    np.testing.assert_allclose([h["residual"] for h in sol.history], changes, rtol=1e-8, atol=1e-13)
+    # the model is small, so the history keeps every sweep's values
+    assert all(set(h) == {"iteration", "residual", "values"} for h in sol.history)
+    np.testing.assert_allclose(sol.history[-1]["values"], sol.values, atol=0)
+    q = np.asarray(FOREST_R, float) + 0.9 * np.einsum("ast,t->sa", FOREST_P, sol.values)
+    np.testing.assert_allclose(sol.q, q, atol=1e-12)
+    assert sol.policy.tolist() == [0, 0, 0] and sol.residual == sol.history[-1]["residual"]
+    assert sol.method == "gauss-seidel" and 0 < sol.seconds < 5
+    assert set(sol.info) == {"stop", "error_bound", "triangular_solves", "states_swept_one_by_one"}
+    assert sol.info["error_bound"] == pytest.approx(sol.residual * 9, rel=1e-12)
+    assert sol.info["triangular_solves"] >= sol.iterations and sol.info["states_swept_one_by_one"] == 0
+
+
+def test_gauss_seidel_limits_and_their_messages():
+    mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
+    short = gauss_seidel(mdp, max_iter=3)
+    _, changes = textbook_gauss_seidel(FOREST_P, FOREST_R, 0.9, 1e-8)
+    assert short.iterations == 3 and short.converged is False and len(changes) > 3
+    raises_exactly("max_rounds must be >= 1, got 0", gauss_seidel, mdp, max_rounds=0)
+    import inspect
+
+    defaults = inspect.signature(gauss_seidel).parameters
+    assert (defaults["tol"].default, defaults["max_iter"].default, defaults["max_rounds"].default) == \
+        (1e-8, 100_000, 20)
+
+
+# --------------------------------------------------------------------------------------------
+# backward induction and the starting values
+# --------------------------------------------------------------------------------------------
+
+def test_backward_induction_result_fields_by_hand():
+    # the docstring's forest, 2 decisions left
+    sol = backward_induction(MDP(FOREST_P, FOREST_R, gamma=1.0), horizon=2)
+    assert sol.values.tolist() == [0.9, 3.6, 7.6] and sol.residual == 0.0 and type(sol.residual) is float
+    assert sol.converged is True and sol.method == "backward-induction" and 0 < sol.seconds < 5
+    assert sol.q.shape == (3, 2) and sol.iterations == 2
+    # a horizon of one: Q_0 is the reward itself
+    one = backward_induction(MDP(FOREST_P, FOREST_R, gamma=1.0), horizon=1)
+    np.testing.assert_array_equal(one.q, np.asarray(FOREST_R, float))
+
+
+def test_starting_values_are_read_as_floats():
+    # integer starting values are taken as floats, not kept as an int array that the sweeps
+    # would then write into
+    mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
+    from_ints = value_iteration(mdp, v0=[26, 29, 33], max_iter=1)
+    from_floats = value_iteration(mdp, v0=[26.0, 29.0, 33.0], max_iter=1)
+    np.testing.assert_array_equal(from_ints.values, from_floats.values)
+    assert from_ints.values.dtype == np.float64
+    bi = backward_induction(mdp, horizon=1, terminal_values=[1, 0, 0])
+    assert bi.info["stage_values"].dtype == np.float64
+    # by hand: cut pays 0.9 * 1 from the young and 1 + 0.9 from the middle stand; the old one waits
+    np.testing.assert_allclose(bi.values, [0.9, 1.9, 4.09])
+
+
+def two_state_choice() -> MDP:
+    """State 0 pays 10 and stays; state 1 either moves to state 0 (action 0, pays 0: a
+    below-diagonal entry) or stays (action 1, pays 1). gamma 0.9."""
+    P = np.array([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    return MDP(P, [[10, 10], [0, 1]], gamma=0.9, terminal=[])
+
+
+def test_gauss_seidel_sweep_counts_its_triangular_solves_by_hand():
+    mdp = two_state_choice()
+    # from v = 0 the guess for state 1 is to stay (1 > 0.9 * 0); its solve has no below-diagonal
+    # entry (v = u = [10, 1]), and then moving pays 0.9 * 10 = 9 > 1: a second solve, [10, 9]
+    first = gauss_seidel(mdp, max_iter=1)
+    assert first.values.tolist() == [10.0, 9.0] and first.info["triangular_solves"] == 2
+    assert first.info["states_swept_one_by_one"] == 0
+    # from v = [10, 0] the guess reads the old value below the diagonal: moving (9 > 1) is right
+    # at once: one solve, [19, 17.1]
+    right = gauss_seidel(mdp, v0=[10.0, 0.0], max_iter=1)
+    np.testing.assert_allclose(right.values, [19.0, 17.1], rtol=1e-15)
+    assert right.info["triangular_solves"] == 1
+    # one solve allowed: state 1 is swept by itself in each sweep where its guess is wrong:
+    # sweep 1 as above; sweep 2 from [10, 9] guesses to stay (1 + 8.1 > 9), then moving pays
+    # 0.9 * 19 = 17.1
+    capped = gauss_seidel(mdp, max_iter=2, max_rounds=1)
+    np.testing.assert_allclose(capped.values, [19.0, 17.1], rtol=1e-15)
+    assert capped.info["triangular_solves"] == 2 and capped.info["states_swept_one_by_one"] == 2
+    v, _ = textbook_gauss_seidel(mdp.P, mdp.R, 0.9, 1e-8)
+    np.testing.assert_allclose(gauss_seidel(mdp, max_rounds=1).values, v, atol=1e-9)
+
+
+def test_gauss_seidel_with_one_entry_below_the_diagonal_is_not_a_jacobi_sweep():
+    # a 2-cycle, one action: state 1's update reads state 0's new value (Jacobi would read 0)
+    mdp = MDP(np.array([[[0.0, 1.0], [1.0, 0.0]]]), [[1.0], [0.0]], gamma=0.9, terminal=[])
+    assert gauss_seidel(mdp, max_iter=1).values.tolist() == [1.0, 0.9]
+
+
+# --------------------------------------------------------------------------------------------
+# action elimination (_PrunedBackup): the rule sweep by sweep, the bytes read, corner models
+# --------------------------------------------------------------------------------------------
+
+def record_sweeps(monkeypatch):
+    """Each call of the pruned sweep: (v, bound, alive before, alive after, bytes it added,
+    the rows kernel it ran on)."""
+    calls: list = []
+    orig = dp._PrunedBackup.__call__
+
+    def spy(self, v):
+        before, bound, read, kernel = self.alive.copy(), self.bound, self.bytes_read, self.rows_kernel
+        v_in = v.copy()
+        out = orig(self, v)
+        calls.append((v_in, bound, before, self.alive.copy(), self.bytes_read - read, kernel, self))
+        return out
+
+    monkeypatch.setattr(dp._PrunedBackup, "__call__", spy)
+    return calls
+
+
+@pytest.mark.parametrize("rewards", ["positive", "negative"])
+def test_elimination_follows_the_two_gamma_b_rule_sweep_by_sweep(monkeypatch, rewards):
+    monkeypatch.setattr(dp, "REBUILD_FRACTION", 0.95)
+    mdp = random_sparse(S=1500, A=4, k=6, seed=3, gamma=0.9)
+    if rewards == "negative":                     # values fall from v0 = 0: stale rows would win
+        mdp = MDP(list(mdp.P), mdp.R - 3.0, 0.9)
+    calls = record_sweeps(monkeypatch)
+    sol = value_iteration(mdp, tol=1e-8, eliminate=True)
+    V = policy_iteration(mdp).values
+    assert sol.converged and np.max(np.abs(sol.values - V)) < 1e-8
+    assert len(calls) == sol.iterations
+    assert calls[0][1] == np.inf and np.all(calls[0][3])        # no bound yet: nothing dropped
+    dropped_any = False
+    for v, bound, before, after, added, kernel, backup in calls:
+        Q = (mdp.R + 0.9 * np.column_stack([m @ v for m in mdp.P])).T     # (A, S)
+        best = np.where(before, Q, -np.inf).max(axis=0)
+        if np.isfinite(bound):
+            keep = Q >= best - (2 * 0.9 * bound + 1e-12 * (np.abs(best) + 1.0))
+            np.testing.assert_array_equal(after, before & keep)
+            dropped_any |= bool((before & ~keep).any())
+        # the bytes read: nothing from v = 0, the full operator, or the alive rows' kernel
+        expect = 0 if not v.any() else (backup.kernel.bytes if kernel is None else kernel.bytes)
+        assert added == expect
+    assert dropped_any and sol.info["bytes_read"] == sum(c[4] for c in calls) > 0
+    assert sol.info["eliminated"] == pytest.approx(1.0 - calls[-1][3].mean(), abs=0)
+
+
+def test_elimination_at_gamma_zero_and_on_one_state(monkeypatch):
+    # gamma = 0: V* = max_a R in one sweep; the bound 0 * inf must not drop every action
+    base = random_sparse(S=200, A=3, k=4, seed=0, gamma=0.9)
+    greedy = MDP(list(base.P), base.R, 0.0)
+    sol = value_iteration(greedy, eliminate=True)
+    np.testing.assert_array_equal(sol.values, base.R.max(axis=1))
+    assert sol.converged and np.isfinite(sol.values).all()
+    # one state, two actions (pay 1 or 2, stay): the worse one is dropped once the plain bound
+    # (MacQueen's is 0 after one sweep on one state) has shrunk below the gap
+    one = MDP([sp.csr_array(np.ones((1, 1))), sp.csr_array(np.ones((1, 1)))], [[1.0, 2.0]], 0.9, terminal=[])
+    sol = value_iteration(one, eliminate=True, bounds=False)
+    assert abs(sol.values[0] - 20.0) < 1e-8 and sol.info["eliminated"] == 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# the documented defaults (docs/mdp.md and the docstrings: accuracy 1e-8 for the iterations,
+# 1e-10 for iterative evaluation, ties within 1e-10 relative, 1000 improvement steps)
+# --------------------------------------------------------------------------------------------
+
+DEFAULTS = {
+    "evaluate": {"method": "exact", "tol": 1e-10, "max_iter": 100_000, "v0": None, "solver": "auto",
+                 "threads": None},
+    "policy_iteration": {"tol": 1e-10, "max_iter": 1000, "policy0": None, "threads": None},
+    "value_iteration": {"tol": 1e-8, "max_iter": 100_000, "v0": None, "threads": None, "bounds": True,
+                        "device": None, "eliminate": None},
+    "modified_policy_iteration": {"m": 10, "tol": 1e-8, "max_iter": 100_000, "v0": None, "threads": None,
+                                  "bounds": True, "device": None},
+    "gauss_seidel": {"tol": 1e-8, "max_iter": 100_000, "v0": None, "max_rounds": 20},
+    "backward_induction": {"terminal_values": None},
+    "evaluate_average": {"what": "the policy"},
+    "policy_iteration_average": {"tol": 1e-10, "max_iter": 1000, "policy0": None},
+    "relative_value_iteration": {"tol": 1e-8, "max_iter": 100_000, "tau": 0.5, "threads": None},
+    "greedy_policy": {"current": None, "tol": 1e-10},
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_solver_defaults_are_the_documented_ones(name):
+    import inspect
+
+    params = inspect.signature(getattr(dp, name)).parameters
+    found = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    assert found == DEFAULTS[name]
+
+
+def test_default_accuracy_of_iterative_evaluation_and_of_the_iterations():
+    mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
+    exact = np.linalg.solve(np.eye(3) - 0.9 * FOREST_P[0], [0.0, 0.0, 4.0])
+    it = dp.evaluate(mdp, [0, 0, 0], method="iterative")
+    assert it.converged and np.max(np.abs(it.values - exact)) < 1e-10 and it.info["error_bound"] < 1e-10
+    for solve in (value_iteration, dp.modified_policy_iteration, gauss_seidel):
+        sol = solve(mdp)
+        assert sol.converged and np.max(np.abs(sol.values - exact)) < 1e-8
