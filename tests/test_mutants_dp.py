@@ -164,6 +164,10 @@ def test_gauss_seidel_limits_and_their_messages():
     _, changes = textbook_gauss_seidel(FOREST_P, FOREST_R, 0.9, 1e-8)
     assert short.iterations == 3 and short.converged is False and len(changes) > 3
     raises_exactly("max_rounds must be >= 1, got 0", gauss_seidel, mdp, max_rounds=0)
+    # undiscounted, paying 1 a step forever: the change never falls, so the default limit of
+    # 100,000 sweeps is where it stops
+    loop = gauss_seidel(MDP(np.ones((1, 1, 1)), [[1.0]], gamma=1.0, terminal=[]))
+    assert loop.iterations == 100_000 and loop.converged is False and loop.values.tolist() == [100_000.0]
     import inspect
 
     defaults = inspect.signature(gauss_seidel).parameters
@@ -289,7 +293,7 @@ def test_elimination_at_gamma_zero_and_on_one_state(monkeypatch):
     greedy = MDP(list(base.P), base.R, 0.0)
     sol = value_iteration(greedy, eliminate=True)
     np.testing.assert_array_equal(sol.values, base.R.max(axis=1))
-    assert sol.converged and np.isfinite(sol.values).all()
+    assert sol.converged and np.isfinite(sol.values).all() and sol.info["eliminated"] == 0.0
     # one state, two actions (pay 1 or 2, stay): the worse one is dropped once the plain bound
     # (MacQueen's is 0 after one sweep on one state) has shrunk below the gap
     one = MDP([sp.csr_array(np.ones((1, 1))), sp.csr_array(np.ones((1, 1)))], [[1.0, 2.0]], 0.9, terminal=[])
@@ -336,3 +340,153 @@ def test_default_accuracy_of_iterative_evaluation_and_of_the_iterations():
     for solve in (value_iteration, dp.modified_policy_iteration, gauss_seidel):
         sol = solve(mdp)
         assert sol.converged and np.max(np.abs(sol.values - exact)) < 1e-8
+
+
+def test_torch_sweeps_where_no_transition_enters_the_last_state():
+    # the sparse operator's shape must be given: inferred from its entries it would lack the
+    # last column (state 2 is left at once and never entered)
+    P = np.array([[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+                  [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    mdp = MDP([sp.csr_array(m) for m in P], [[1, 0], [0, 2], [3, 1]], 0.9)
+    assert mdp.is_sparse and mdp._P_stack[:, 2].nnz == 0
+    v, k, *_ = _torch_iterate(mdp, CPU, np.zeros(3), 1e-9, 10_000, True)
+    ref = value_iteration(mdp, tol=1e-9)
+    assert k == ref.iterations and np.max(np.abs(v - ref.values)) < 1e-12
+
+
+@pytest.mark.parametrize("model", ["random", "forest"])
+def test_the_copy_of_the_alive_rows_asks_for_its_size(monkeypatch, model):
+    # the copy holds each alive row's entries (12 bytes each: value and column, times the mean
+    # number of entries a row, in whole bytes) and 24 bytes of row bookkeeping, asked for twice
+    # over. forest has 1.5 entries a row (18 bytes) and keeps about half its rows
+    monkeypatch.setattr(dp, "COPY_FRACTION", 0.6)
+    asked: list = []
+    monkeypatch.setattr(dp, "_room_for", lambda nbytes: asked.append(nbytes) or True)
+    calls = record_sweeps(monkeypatch)
+    if model == "random":
+        mdp = random_sparse(S=2000, A=4, k=6, seed=5, gamma=0.9)
+    else:
+        mdp = forest(S=2000, gamma=0.9)
+    A = mdp.n_actions
+    assert value_iteration(mdp, eliminate=True).converged and asked
+    per_row = 12 * calls[0][6].kernel.nnz // (A * 2000)    # of the operator the sweeps read
+    assert per_row == (72 if model == "random" else 18)
+    alive_counts = {int(c[3].sum()) for c in calls}
+    for nbytes in asked:
+        assert type(nbytes) is int
+        n, rest = divmod(nbytes, 2 * (per_row + 24))
+        assert rest == 0 and n in alive_counts and n <= 0.6 * A * 2000
+
+
+def chain(S: int = 30) -> MDP:
+    """State 0 pays 10 and stays; state i > 0 moves to i - 1 (action 0, pays 0) or stays
+    (action 1, pays 1). From v = 0 one Gauss-Seidel sweep moves in the states i with
+    10 * 0.9^i > 1, i <= 21: each triangular solve corrects one more of them."""
+    P = np.zeros((2, S, S))
+    P[:, 0, 0] = 1.0
+    for i in range(1, S):
+        P[0, i, i - 1] = P[1, i, i] = 1.0
+    R = np.zeros((S, 2))
+    R[0] = 10.0
+    R[1:, 1] = 1.0
+    return MDP(P, R, gamma=0.9, terminal=[])
+
+
+def test_gauss_seidel_rounds_default_to_twenty_then_sweep_state_by_state():
+    mdp = chain()
+    v, _ = textbook_gauss_seidel(mdp.P, mdp.R, 0.9, np.inf)        # one sweep
+    free = gauss_seidel(mdp, max_iter=1, max_rounds=50)
+    assert free.info["triangular_solves"] == 22 and free.info["states_swept_one_by_one"] == 0
+    capped = gauss_seidel(mdp, max_iter=1)                           # 20 solves: states 0..19 right
+    assert capped.info["triangular_solves"] == 20 and capped.info["states_swept_one_by_one"] == 30 - 20
+    np.testing.assert_allclose(free.values, v, rtol=1e-14)
+    np.testing.assert_allclose(capped.values, v, rtol=1e-14)
+
+
+def test_elimination_is_on_from_four_entries_a_row_of_the_stacked_operator(monkeypatch):
+    # the rule counts the (A*S) rows of the stacked operator, not its S columns: 2 entries a row
+    # is off even though there are more than 4 per state, 4 entries a row is on
+    monkeypatch.setattr(dp, "ELIMINATE_MIN_NNZ", 0)
+    sparse2 = random_sparse(S=600, A=3, k=2, seed=0, gamma=0.9)
+    assert sparse2._P_stack.nnz == 2 * 3 * 600
+    assert value_iteration(sparse2).info["eliminated"] == 0.0
+    sparse4 = random_sparse(S=600, A=3, k=4, seed=0, gamma=0.9)
+    assert sparse4._P_stack.nnz == 4 * 3 * 600
+    assert value_iteration(sparse4).info["eliminated"] > 0.3
+    two_actions = random_sparse(S=600, A=2, k=4, seed=0, gamma=0.9)      # two actions are enough
+    assert value_iteration(two_actions).info["eliminated"] > 0.3
+    raises_exactly("eliminate must be true, false or None, got 'yes'", value_iteration, sparse4,
+                   eliminate="yes")
+    raises_exactly("action elimination needs gamma < 1 (its test uses the discounted error bound), sparse "
+                   "transitions and device 'cpu'; use eliminate=False", value_iteration,
+                   MDP(FOREST_P, FOREST_R, gamma=0.9), eliminate=True)
+
+
+# --------------------------------------------------------------------------------------------
+# greedy ties, evaluate's fields, the device check, the dense reads
+# --------------------------------------------------------------------------------------------
+
+def test_greedy_keeps_the_current_action_on_an_exact_tie_and_reads_a_float_policy():
+    q = np.array([[1.0, 1.0], [0.0, 2.0]])
+    # tol = 0: only an exact tie keeps the current action, and this one is exact
+    assert dp.greedy_policy(q, current=np.array([1, 0]), tol=0.0).tolist() == [1, 1]
+    # a current policy of whole-number floats (as read from a file) is taken as indices
+    assert dp.greedy_policy(q, current=np.array([1.0, 0.0])).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("method", ["exact", "iterative"])
+def test_evaluate_fills_every_field(method):
+    mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
+    v = np.linalg.solve(np.eye(3) - 0.9 * FOREST_P[0], [0.0, 0.0, 4.0])
+    sol = dp.evaluate(mdp, [0, 0, 0], method=method)
+    np.testing.assert_allclose(sol.values, v, atol=1e-10)
+    q = np.asarray(FOREST_R, float) + 0.9 * np.einsum("ast,t->sa", FOREST_P, sol.values)
+    np.testing.assert_allclose(sol.q, q, atol=1e-12)
+    assert sol.policy.tolist() == [0, 0, 0] and sol.method == f"evaluate-{method}" and 0 < sol.seconds < 5
+    assert sol.converged is True
+    if method == "exact":
+        assert sol.iterations == 0 and sol.history == [] and 0 <= sol.residual < 1e-12
+    else:
+        # MacQueen's bounds: three sweeps here (the span of Tv - v falls to rounding at once)
+        assert sol.iterations == len(sol.history) == 3 and sol.residual == sol.history[-1]["residual"] > 0
+        assert sol.info["error_bound"] < 1e-10
+        assert set(sol.info) == {"stop", "error_bound", "bellman_residual"}
+        assert sol.info["stop"].startswith("MacQueen bounds")
+        r = np.max(np.abs(np.array([0.0, 0.0, 4.0]) + 0.9 * FOREST_P[0] @ sol.values - sol.values))
+        assert sol.info["bellman_residual"] == pytest.approx(r, abs=1e-15) and r > 0
+        assert all(set(h) == {"iteration", "residual", "values"} for h in sol.history)
+        np.testing.assert_array_equal(sol.history[-1]["values"], sol.values)
+    # a stochastic policy has no deterministic policy to report
+    assert dp.evaluate(mdp, np.full((3, 2), 0.5), method=method).policy is None
+    short = dp.evaluate(mdp, [0, 0, 0], method="iterative", max_iter=2)
+    assert short.converged is False and short.iterations == 2
+
+
+def test_device_names_and_the_cuda_checks(monkeypatch):
+    import rlkit.mdp.dp as dpm
+
+    assert dpm._torch_device(None) is None and dpm._torch_device("cpu") is None
+    raises_exactly("device must be 'cpu' or 'cuda' (or 'cuda:N'), got 'tpu'", dpm._torch_device, "tpu")
+    raises_exactly("device must be 'cpu' or 'cuda' (or 'cuda:N'), got 0", dpm._torch_device, 0)
+    raises_exactly("device must be 'cpu' or 'cuda' (or 'cuda:N'), got 'CUDA:0'", dpm._torch_device, "CUDA:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    raises_exactly(f"device 'cuda:0': no CUDA device is available (torch {torch.__version__}, built "
+                   "without CUDA); use --device cpu", dpm._torch_device, "cuda:0")
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    raises_exactly(f"device 'cuda': no CUDA device is available (torch {torch.__version__}, CUDA 12.4, no "
+                   "GPU); use --device cpu", dpm._torch_device, "cuda")
+    # with one GPU (faked: a torch.device needs no GPU to exist), cuda:0 is it and cuda:1 is not
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert dpm._torch_device("cuda:0") == torch.device("cuda:0")
+    assert dpm._torch_device("cuda") == torch.device("cuda")
+    raises_exactly("device 'cuda:1': there are 1 CUDA devices", dpm._torch_device, "cuda:1")
+
+
+def test_dense_value_iteration_reads_the_whole_operator_every_sweep():
+    mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
+    sol = value_iteration(mdp)
+    assert sol.info["bytes_read"] == FOREST_P.nbytes * sol.iterations
+    assert sol.info["bytes_per_sweep"] == FOREST_P.nbytes
+    assert sol.info["eliminated"] == 0.0 and sol.iterations > 1

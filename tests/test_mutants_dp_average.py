@@ -348,3 +348,60 @@ def test_linear_programming_with_negative_values_and_its_messages(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "linprog", lambda *a, **k: Stopped())
     raises_exactly("the linear program was not solved (HiGHS status 1: Iteration limit reached.)",
                    linear_programming, MDP(FOREST_P, FOREST_R, gamma=0.9))
+
+
+def test_relative_value_iteration_limits_on_exact_numbers():
+    # the 2-cycle paying 1 then 0, tau 1/2: sweep 1 from h = 0 has the gap 1 (Th = [1, 0]),
+    # sweep 2 the gap 0 (every number exact in binary). With tol = 1 the gap must fall below it
+    cyc = MDP(np.array([[[0, 1], [1, 0]]]), [[1], [0]], gamma=1.0, terminal=[])
+    sol = relative_value_iteration(cyc, tol=1.0)
+    assert sol.iterations == 2 and [s["residual"] for s in sol.history] == [1.0, 0.0]
+    # a gap that cannot reach the tolerance: the default sweep limit of 100,000 is reported
+    with pytest.raises(RlkitError) as err:
+        relative_value_iteration(forest3(), tol=1e-300)
+    assert re.fullmatch(r"relative value iteration did not converge in 100000 sweeps \(gain bounds "
+                        r"\[3\.24, 3\.24\]\); the model may be multichain: try policy-iteration, which names "
+                        r"the recurrent classes it finds", str(err.value))
+
+
+def test_relative_value_iteration_names_a_multichain_policy_it_converged_to():
+    # two separate 2-cycles with the same gain 1/2: the Odoni gap closes, but the greedy policy
+    # has two recurrent classes, which its exact evaluation names
+    P = np.zeros((1, 4, 4))
+    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
+    twins = MDP(P, [[1], [0], [0], [1]], gamma=1.0, states=["a", "b", "c", "d"])
+    tail = (", each with its own average reward; relative value iteration and average-reward policy "
+            "iteration need a unichain model (one recurrent class under every policy)")
+    raises_exactly("the model is multichain: under the policy relative value iteration found the states fall "
+                   "into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
+                   relative_value_iteration, twins)
+
+
+def test_policy_iteration_average_reports_the_last_steps_residual():
+    one = policy_iteration_average(forest3(), max_iter=1)
+    assert one.residual == one.history[-1]["residual"] > 0.1
+
+
+def test_linear_programming_reports_the_bellman_residual_and_highs_iterations():
+    rng = np.random.default_rng(0)
+    P = rng.random((3, 15, 15)) + 1e-3
+    P /= P.sum(axis=2, keepdims=True)
+    mdp = MDP(P, rng.normal(size=(15, 3)), 0.9)
+    sol = linear_programming(mdp)
+    q = mdp.R + 0.9 * np.einsum("ast,t->sa", P, sol.values)
+    assert sol.residual > 0 and sol.residual == pytest.approx(np.max(np.abs(q.max(axis=1) - sol.values)),
+                                                              rel=1e-6)
+    # one state paying 1 forever: v >= 1 + 0.9 v, solved by HiGHS's presolve without an iteration
+    assert linear_programming(MDP(np.ones((1, 1, 1)), [[1.0]], 0.9, terminal=[])).iterations == 0
+
+
+def test_evaluate_average_reports_its_own_residual():
+    # a random unichain model: q[s, pi(s)] - h[s] is rounding, and that is what is reported
+    rng = np.random.default_rng(7)
+    P = rng.random((2, 12, 12)) + 0.05
+    P /= P.sum(axis=2, keepdims=True)
+    mdp = MDP(P, rng.uniform(-1, 1, (12, 2)), gamma=1.0)
+    policy = rng.integers(0, 2, 12)
+    sol = evaluate_average(mdp, policy)
+    rows = np.arange(12)
+    assert sol.residual == float(np.max(np.abs(sol.q[rows, policy] - sol.values))) > 0
