@@ -432,6 +432,8 @@ def test_greedy_keeps_the_current_action_on_an_exact_tie_and_reads_a_float_polic
     assert dp.greedy_policy(q, current=np.array([1, 0]), tol=0.0).tolist() == [1, 1]
     # a current policy of whole-number floats (as read from a file) is taken as indices
     assert dp.greedy_policy(q, current=np.array([1.0, 0.0])).tolist() == [1, 1]
+    # integer action values (a reward table read as ints) are read as floats
+    assert dp.greedy_policy(np.array([[1, 3], [2, 2]])).tolist() == [1, 0]
 
 
 @pytest.mark.parametrize("method", ["exact", "iterative"])
@@ -490,3 +492,136 @@ def test_dense_value_iteration_reads_the_whole_operator_every_sweep():
     assert sol.info["bytes_read"] == FOREST_P.nbytes * sol.iterations
     assert sol.info["bytes_per_sweep"] == FOREST_P.nbytes
     assert sol.info["eliminated"] == 0.0 and sol.iterations > 1
+
+
+# --------------------------------------------------------------------------------------------
+# modified policy iteration
+# --------------------------------------------------------------------------------------------
+
+def textbook_mpi(P, R, gamma, m, tol):
+    """Modified policy iteration as Puterman 6.5 writes it (plain sup-norm stop): from
+    v0 = min R / (1 - gamma), improve greedily, stop when gamma/(1-gamma) |Tv - v| < tol, else m
+    sweeps of the improved policy's evaluation."""
+    S = len(R)
+    v, rows, residuals = np.full(S, R.min() / (1 - gamma)), np.arange(S), []
+    while True:
+        Q = R + gamma * np.einsum("ast,t->sa", P, v)
+        pi = Q.argmax(axis=1)
+        new = Q[rows, pi]
+        residuals.append(float(np.max(np.abs(new - v))))
+        v = new
+        if residuals[-1] * gamma / (1 - gamma) < tol:
+            return v, pi, residuals
+        for _ in range(m):
+            v = R[rows, pi] + gamma * P[pi, rows] @ v
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_modified_policy_iteration_matches_the_textbook_loop(sparse):
+    rng = np.random.default_rng(4)
+    P = rng.random((3, 20, 20)) * (rng.random((3, 20, 20)) < 0.3) + 1e-3
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.normal(size=(20, 3))
+    mdp = MDP([sp.csr_array(a) for a in P] if sparse else P, R, 0.95)
+    v, pi, residuals = textbook_mpi(P, R, 0.95, 10, 1e-8)
+    sol = dp.modified_policy_iteration(mdp, bounds=False)          # m left at its default, 10
+    assert sol.iterations == len(residuals) and sol.converged is True
+    np.testing.assert_allclose([h["residual"] for h in sol.history], residuals, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(sol.values, v, atol=1e-10)
+    assert sol.policy.tolist() == pi.tolist() and sol.residual == sol.history[-1]["residual"]
+    assert sol.info["m"] == 10 and sol.info["error_bound"] == pytest.approx(sol.residual * 19, rel=1e-12)
+    assert sol.method == "modified-policy-iteration" and 0 < sol.seconds < 5
+    np.testing.assert_allclose(sol.q, R + 0.95 * np.einsum("ast,t->sa", P, sol.values), atol=1e-12)
+    assert set(sol.info) == {"stop", "error_bound", "m", "threads", "device"} and sol.info["device"] == "cpu"
+    assert sol.info["stop"] == "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
+    assert sol.info["threads"] == dp.resolve_threads(None)
+    assert dp.modified_policy_iteration(mdp, threads=1).info["threads"] == 1
+    assert dp.modified_policy_iteration(mdp).info["stop"].startswith("MacQueen bounds")
+
+
+def test_modified_policy_iteration_stop_and_check_on_exact_numbers():
+    # m = 0 from v = 0 on the halving model is value iteration: bounds 1, 1/2, 1/4, 1/8
+    sol = dp.modified_policy_iteration(halving(), m=0, v0=[0.0], tol=0.25, bounds=False)
+    assert sol.iterations == 4 and sol.values.tolist() == [1.875] and sol.info["error_bound"] == 0.125
+    raises_exactly("m must be >= 0, got -1", dp.modified_policy_iteration, halving(), m=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# policy iteration and value iteration, field by field
+# --------------------------------------------------------------------------------------------
+
+def random_model(seed=4, S=20, A=3, gamma=0.95, sparse=False):
+    rng = np.random.default_rng(seed)
+    P = rng.random((A, S, S)) * (rng.random((A, S, S)) < 0.3) + 1e-3
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.normal(size=(S, A))
+    return P, R, MDP([sp.csr_array(a) for a in P] if sparse else P, R, gamma)
+
+
+def textbook_pi(P, R, gamma, policy):
+    """Howard's policy iteration (Puterman 6.4) with numpy's dense solve."""
+    S, rows, steps = len(R), np.arange(len(R)), []
+    while True:
+        v = np.linalg.solve(np.eye(S) - gamma * P[policy, rows], R[rows, policy])
+        Q = R + gamma * np.einsum("ast,t->sa", P, v)
+        new = Q.argmax(axis=1)
+        changed = int(np.count_nonzero(new != policy))
+        steps.append((float(np.max(np.abs(Q.max(axis=1) - v))), changed))
+        if changed == 0:
+            return v, policy, Q, steps
+        policy = new
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_policy_iteration_matches_the_textbook_loop(sparse):
+    P, R, mdp = random_model(sparse=sparse)
+    v, pi, Q, steps = textbook_pi(P, R, 0.95, R.argmax(axis=1))
+    sol = policy_iteration(mdp)
+    assert sol.iterations == len(steps) > 1 and sol.converged is True
+    assert [h["changed"] for h in sol.history] == [c for _, c in steps]
+    np.testing.assert_allclose([h["residual"] for h in sol.history], [r for r, _ in steps], atol=1e-9)
+    assert all({"iteration", "residual", "values", "policy", "changed"} == set(h) for h in sol.history)
+    np.testing.assert_allclose(sol.values, v, atol=1e-9)
+    np.testing.assert_allclose(sol.q, Q, atol=1e-9)
+    assert sol.policy.tolist() == pi.tolist() and sol.residual == sol.history[-1]["residual"]
+    assert sol.method == "policy-iteration" and 0 < sol.seconds < 5
+    assert sol.info["stop"] == "policy stable (no action improves by more than the tie tolerance)"
+    assert set(sol.info) == {"stop", "solver"} and (sparse or sol.info["solver"] == "direct")
+    # from a given start, one step at most
+    one = policy_iteration(mdp, policy0=[0] * 20, max_iter=1)
+    assert one.iterations == 1 and one.converged is False and one.history[0]["changed"] > 0
+    raises_exactly("max_iter must be >= 1, got 0", policy_iteration, mdp, max_iter=0)
+    raises_exactly("policy0 must be deterministic: (S,) action indices", policy_iteration, mdp,
+                   policy0=np.full((20, 3), 1 / 3))
+    raises_exactly("policy0 has 2 entries; it needs one action per state (20)", policy_iteration, mdp,
+                   policy0=[0, 0])
+    started = policy_iteration(mdp, policy0=pi)
+    assert started.iterations == 1 and started.policy.tolist() == pi.tolist()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_value_iteration_matches_the_textbook_loop(sparse):
+    P, R, mdp = random_model(seed=6, sparse=sparse)
+    v, residuals = np.zeros(20), []
+    while True:
+        new = (R + 0.95 * np.einsum("ast,t->sa", P, v)).max(axis=1)
+        residuals.append(float(np.max(np.abs(new - v))))
+        v = new
+        if residuals[-1] * 19 < 1e-8:
+            break
+    sol = value_iteration(mdp, bounds=False, threads=1)
+    assert sol.iterations == len(residuals) and sol.converged is True
+    np.testing.assert_allclose([h["residual"] for h in sol.history], residuals, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(sol.values, v, atol=1e-12)
+    Q = R + 0.95 * np.einsum("ast,t->sa", P, sol.values)
+    np.testing.assert_allclose(sol.q, Q, atol=1e-12)
+    assert sol.policy.tolist() == Q.argmax(axis=1).tolist()
+    assert sol.residual == sol.history[-1]["residual"] == pytest.approx(residuals[-1], rel=1e-4)
+    assert sol.method == "value-iteration" and 0 < sol.seconds < 5
+    assert set(sol.info) == {"stop", "error_bound", "bytes_per_sweep", "threads", "device", "bytes_read",
+                             "eliminated"}
+    assert sol.info["stop"] == "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
+    assert sol.info["error_bound"] == pytest.approx(sol.residual * 19, rel=1e-12)
+    assert (sol.info["threads"], sol.info["device"], sol.info["eliminated"]) == (1, "cpu", 0.0)
+    short = value_iteration(mdp, max_iter=2)
+    assert short.iterations == 2 and short.converged is False
