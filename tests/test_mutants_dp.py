@@ -625,3 +625,22 @@ def test_value_iteration_matches_the_textbook_loop(sparse):
     assert (sol.info["threads"], sol.info["device"], sol.info["eliminated"]) == (1, "cpu", 0.0)
     short = value_iteration(mdp, max_iter=2)
     assert short.iterations == 2 and short.converged is False
+
+
+def test_the_device_path_of_the_solvers_on_a_cpu_torch_device(monkeypatch):
+    # device="cuda" with the device check answering torch's CPU device: the solvers take their
+    # torch path (as on a GPU) and must report what the numpy path reports
+    monkeypatch.setattr(dp, "_torch_device", lambda device: CPU if device == "cuda" else None)
+    _, _, mdp = random_model(seed=2, sparse=True)
+    for solve, kwargs in ((value_iteration, {}), (dp.modified_policy_iteration, {"m": 5}),
+                          (dp.modified_policy_iteration, {})):
+        ref = solve(mdp, tol=1e-9, **kwargs)
+        got = solve(mdp, tol=1e-9, device="cuda", **kwargs)
+        assert got.info["device"] == "cpu" and got.converged is True
+        assert got.iterations == ref.iterations and got.history == [{"iteration": got.iterations,
+                                                                      "residual": got.residual}]
+        np.testing.assert_allclose(got.values, ref.values, atol=1e-11)
+        assert got.residual == pytest.approx(ref.residual, rel=1e-6)
+        assert got.info["error_bound"] == pytest.approx(ref.info["error_bound"], rel=1e-6)
+        np.testing.assert_allclose(got.q, ref.q, atol=1e-11)
+        assert got.policy.tolist() == ref.policy.tolist()
