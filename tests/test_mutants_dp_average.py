@@ -5,7 +5,6 @@ number, or scipy, and each error message whole."""
 
 from __future__ import annotations
 
-import inspect
 import re
 
 import numpy as np
@@ -57,6 +56,23 @@ def dense(mdp: MDP) -> np.ndarray:
     return np.stack([m.toarray() for m in mdp.P]) if mdp.is_sparse else np.asarray(mdp.P)
 
 
+def two_cycles(rewards=((1,), (0,), (0,), (2,))) -> MDP:
+    """Two separate 2-cycles {a, b} and {c, d}: every policy has two recurrent classes."""
+    P = np.zeros((1, 4, 4))
+    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
+    return MDP(P, [list(r) for r in rewards], gamma=1.0, states=["a", "b", "c", "d"])
+
+
+MULTICHAIN_TAIL = (", each with its own average reward; relative value iteration and average-reward policy "
+                   "iteration need a unichain model (one recurrent class under every policy)")
+
+
+def multichain(under: str, n: int = 2, shown: str = "{'a', 'b'}; {'c', 'd'}") -> str:
+    """The whole message of a multichain model."""
+    return f"the model is multichain: under {under} the states fall into {n} recurrent classes ({shown})" + \
+        MULTICHAIN_TAIL
+
+
 # --------------------------------------------------------------------------------------------
 # evaluate_average
 # --------------------------------------------------------------------------------------------
@@ -90,27 +106,16 @@ def test_evaluate_average_fills_every_field(sparse):
 
 
 def test_evaluate_average_messages_name_the_policy():
-    P = np.zeros((1, 4, 4))
-    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
-    mdp = MDP(P, [[1], [0], [0], [2]], gamma=1.0, states=["a", "b", "c", "d"])
-    tail = (", each with its own average reward; relative value iteration and average-reward policy "
-            "iteration need a unichain model (one recurrent class under every policy)")
-    raises_exactly("the model is multichain: under the policy the states fall into 2 recurrent classes "
-                   "({'a', 'b'}; {'c', 'd'})" + tail, evaluate_average, mdp, [0, 0, 0, 0])
-    raises_exactly("the model is multichain: under my policy the states fall into 2 recurrent classes "
-                   "({'a', 'b'}; {'c', 'd'})" + tail, evaluate_average, mdp, [0, 0, 0, 0], what="my policy")
+    mdp = two_cycles()
+    raises_exactly(multichain("the policy"), evaluate_average, mdp, [0, 0, 0, 0])
+    raises_exactly(multichain("my policy"), evaluate_average, mdp, [0, 0, 0, 0], what="my policy")
     raises_exactly("evaluate_average needs a deterministic policy: (S,) action indices",
                    evaluate_average, mdp, np.ones((4, 1)))
-    # six absorbing states: four classes shown, the rest counted
-    six = MDP(np.eye(6)[None], np.zeros((6, 1)), gamma=1.0, states=list("uvwxyz"))
-    raises_exactly("the model is multichain: under the policy the states fall into 6 recurrent classes "
-                   "({'u'}; {'v'}; {'w'}; {'x'} and 2 more)" + tail, evaluate_average, six, [0] * 6)
-    five = MDP(np.eye(5)[None], np.zeros((5, 1)), gamma=1.0, states=list("uvwxy"))
-    raises_exactly("the model is multichain: under the policy the states fall into 5 recurrent classes "
-                   "({'u'}; {'v'}; {'w'}; {'x'} and 1 more)" + tail, evaluate_average, five, [0] * 5)
-    four = MDP(np.eye(4)[None], np.zeros((4, 1)), gamma=1.0, states=list("uvwx"))
-    raises_exactly("the model is multichain: under the policy the states fall into 4 recurrent classes "
-                   "({'u'}; {'v'}; {'w'}; {'x'})" + tail, evaluate_average, four, [0] * 4)
+    # n absorbing states: four classes shown, the rest counted
+    first4 = "{'u'}; {'v'}; {'w'}; {'x'}"
+    for n, shown in ((6, first4 + " and 2 more"), (5, first4 + " and 1 more"), (4, first4)):
+        absorbing = MDP(np.eye(n)[None], np.zeros((n, 1)), gamma=1.0, states=list("uvwxyz"[:n]))
+        raises_exactly(multichain("the policy", n, shown), evaluate_average, absorbing, [0] * n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,16 +187,8 @@ def test_policy_iteration_average_limits_and_start():
                    policy0=np.full((3, 2), 0.5))
     raises_exactly("policy0 has 2 entries; it needs one action per state (3)", policy_iteration_average, mdp,
                    policy0=[0, 0])
-    tail = (", each with its own average reward; relative value iteration and average-reward policy "
-            "iteration need a unichain model (one recurrent class under every policy)")
-    P = np.zeros((1, 4, 4))
-    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
-    multi = MDP(P, [[1], [0], [0], [2]], gamma=1.0, states=["a", "b", "c", "d"])
-    raises_exactly("the model is multichain: under the policy of policy-iteration step 1 the states fall "
-                   "into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
-                   policy_iteration_average, multi)
-    defaults = inspect.signature(policy_iteration_average).parameters
-    assert defaults["tol"].default == TIE_TOL and defaults["max_iter"].default == 1000
+    raises_exactly(multichain("the policy of policy-iteration step 1"), policy_iteration_average,
+                   two_cycles())
 
 
 def test_policy_iteration_average_ties_keep_the_current_action():
@@ -254,10 +251,6 @@ def test_relative_value_iteration_matches_the_textbook_loop_field_by_field(spars
 
 def test_relative_value_iteration_stops_at_tol_and_says_when_it_cannot():
     mdp = forest3()
-    defaults = inspect.signature(relative_value_iteration).parameters
-    found = (defaults["tol"].default, defaults["max_iter"].default, defaults["tau"].default)
-    assert found == (1e-8, 100_000, 0.5)
-    assert defaults["threads"].default is None
     _, gaps, *_ = textbook_rvi(mdp, tol=1e-3)
     assert relative_value_iteration(mdp, tol=1e-3).iterations == len(gaps) < 30
     _, gaps, lo, hi = textbook_rvi(mdp, max_iter=3)
@@ -267,24 +260,16 @@ def test_relative_value_iteration_stops_at_tol_and_says_when_it_cannot():
                    "recurrent classes it finds", relative_value_iteration, mdp, max_iter=3)
     for bad in (0.0, 1.0, -0.5):
         raises_exactly(f"tau must lie in (0, 1), got {bad!r}", relative_value_iteration, mdp, tau=bad)
-    tail = (", each with its own average reward; relative value iteration and average-reward policy "
-            "iteration need a unichain model (one recurrent class under every policy)")
     # two cycles of different gains: the gap stays at 1/2, and after 128 sweeps (the first power
     # of two from 100 on) the multichain greedy policy is named
-    P = np.zeros((1, 4, 4))
-    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
-    multi = MDP(P, [[1], [0], [0], [2]], gamma=1.0, states=["a", "b", "c", "d"])
-    raises_exactly("the model is multichain: under the greedy policy after 128 sweeps of relative value "
-                   "iteration the states fall into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
+    multi = two_cycles()
+    raises_exactly(multichain("the greedy policy after 128 sweeps of relative value iteration"),
                    relative_value_iteration, multi)
-    # stopped before sweep 128: the greedy policy it ended with is named
-    raises_exactly("the model is multichain: under the greedy policy relative value iteration ended with the "
-                   "states fall into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
-                   relative_value_iteration, multi, max_iter=127)
-    # the stall check runs on powers of two only: at 100 sweeps without a stop it is the end message
-    raises_exactly("the model is multichain: under the greedy policy relative value iteration ended with the "
-                   "states fall into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
-                   relative_value_iteration, multi, max_iter=100)
+    # stopped before sweep 128: the greedy policy it ended with is named; the stall check runs on
+    # powers of two only, so at 100 sweeps without a stop it is the end message too
+    for limit in (127, 100):
+        raises_exactly(multichain("the greedy policy relative value iteration ended with"),
+                       relative_value_iteration, multi, max_iter=limit)
 
 
 def test_relative_value_iteration_stall_check_compares_with_the_gap_at_half_the_sweeps():
@@ -367,14 +352,8 @@ def test_relative_value_iteration_limits_on_exact_numbers():
 def test_relative_value_iteration_names_a_multichain_policy_it_converged_to():
     # two separate 2-cycles with the same gain 1/2: the Odoni gap closes, but the greedy policy
     # has two recurrent classes, which its exact evaluation names
-    P = np.zeros((1, 4, 4))
-    P[0, 0, 1] = P[0, 1, 0] = P[0, 2, 3] = P[0, 3, 2] = 1.0
-    twins = MDP(P, [[1], [0], [0], [1]], gamma=1.0, states=["a", "b", "c", "d"])
-    tail = (", each with its own average reward; relative value iteration and average-reward policy "
-            "iteration need a unichain model (one recurrent class under every policy)")
-    raises_exactly("the model is multichain: under the policy relative value iteration found the states fall "
-                   "into 2 recurrent classes ({'a', 'b'}; {'c', 'd'})" + tail,
-                   relative_value_iteration, twins)
+    twins = two_cycles(((1,), (0,), (0,), (1,)))
+    raises_exactly(multichain("the policy relative value iteration found"), relative_value_iteration, twins)
 
 
 def test_policy_iteration_average_reports_the_last_steps_residual():
