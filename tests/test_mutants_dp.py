@@ -639,3 +639,18 @@ def test_the_device_path_of_the_solvers_on_a_cpu_torch_device(monkeypatch):
         assert got.info["error_bound"] == pytest.approx(ref.info["error_bound"], rel=1e-6)
         np.testing.assert_allclose(got.q, ref.q, atol=1e-11)
         assert got.policy.tolist() == ref.policy.tolist()
+
+
+def test_policy_iteration_keeps_its_sparse_solver_and_its_tie_tolerance():
+    # a sparse discounted model: every evaluation goes to the bounded iteration, warm-started,
+    # and the last one says so (not LU, which the solver falls back to only when it must)
+    big = random_sparse(S=3000, seed=1, gamma=0.9)
+    sol = policy_iteration(big)
+    assert sol.info["solver"] == "iteration" and sol.iterations > 1
+    np.testing.assert_allclose(sol.values, value_iteration(big, tol=1e-10).values, atol=1e-8)
+    # two actions with the same transitions whose rewards differ by 4e-7 in the old stand:
+    # a tie within tol = 1e-6, not within the default 1e-10
+    P = np.stack([FOREST_P[0], FOREST_P[0]])
+    mdp = MDP(P, [[0, 0], [0, 0], [4, 4 + 4e-7]], gamma=0.9)
+    assert policy_iteration(mdp, policy0=[0, 0, 0]).policy.tolist() == [0, 0, 1]
+    assert policy_iteration(mdp, policy0=[0, 0, 0], tol=1e-6).policy.tolist() == [0, 0, 0]
