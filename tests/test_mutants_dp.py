@@ -654,3 +654,22 @@ def test_policy_iteration_keeps_its_sparse_solver_and_its_tie_tolerance():
     mdp = MDP(P, [[0, 0], [0, 0], [4, 4 + 4e-7]], gamma=0.9)
     assert policy_iteration(mdp, policy0=[0, 0, 0]).policy.tolist() == [0, 0, 1]
     assert policy_iteration(mdp, policy0=[0, 0, 0], tol=1e-6).policy.tolist() == [0, 0, 0]
+
+
+def test_evaluate_passes_its_solver_start_and_default_accuracy():
+    big = random_sparse(S=3000, seed=1, gamma=0.9)
+    auto = dp.evaluate(big, [0] * 3000)
+    assert auto.info["solver"] == "iteration" and auto.info["sweeps"] > 5   # solve_mrp's report
+    direct = dp.evaluate(big, [0] * 3000, solver="direct")
+    assert direct.info == {"solver": "direct"}
+    np.testing.assert_allclose(auto.values, direct.values, atol=1e-9)
+    # the iterative method: the default tol holds on a model that mixes slowly, and a start at the
+    # answer stops after one sweep
+    P, R, mdp = random_model(seed=9, gamma=0.99)
+    exact = dp.evaluate(mdp, [1] * 20)
+    it = dp.evaluate(mdp, [1] * 20, method="iterative")
+    assert it.iterations > 10 and np.max(np.abs(it.values - exact.values)) < 1e-10
+    started = dp.evaluate(mdp, [1] * 20, method="iterative", v0=exact.values)
+    assert started.iterations == 1 and np.max(np.abs(started.values - exact.values)) < 1e-10
+    raises_exactly("v0 must be 20 finite values, got shape (2,)", dp.evaluate, mdp, [1] * 20,
+                   method="iterative", v0=[0.0, 0.0])
