@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _mdps import FOREST_P, FOREST_R
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlkit.errors import RlkitError
 from rlkit.mdp import MDP, MRP, MarkovChain
-
-FOREST_P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
-FOREST_R = np.array([[0.0, 0.0], [0.0, 1.0], [4.0, 2.0]])
 
 
 def gambler_chain(N: int, p: float, sparse: bool = False) -> MarkovChain:

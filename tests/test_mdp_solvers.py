@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _mdps import FOREST_P, FOREST_R
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -48,8 +49,6 @@ STUDENT_VALUES = {
     1.0: ([-13, 1.5, 4.3, 10, 0.8, -23, 0], None),   # C1 and FB shown as integers, the rest to 1 decimal
 }
 
-FOREST_P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
-FOREST_R = np.array([[0.0, 0.0], [0.0, 1.0], [4.0, 2.0]])
 
 
 def gridworld(n: int = 4) -> MDP:

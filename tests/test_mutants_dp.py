@@ -6,27 +6,19 @@ fields of Gauss-Seidel and backward induction against textbook loops."""
 from __future__ import annotations
 
 import io
-import re
 import resource
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _mdps import FOREST_P, FOREST_R, backup, raises_exactly, random_model
 
-from rlkit.errors import RlkitError
 from rlkit.mdp import MDP, backward_induction, dp, gauss_seidel, policy_iteration, value_iteration
 from rlkit.mdp.dp import _room_for, _torch_iterate
 from rlkit.mdp.generators import forest, random_sparse
 
-FOREST_P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
-FOREST_R = [[0, 0], [0, 1], [4, 2]]
 CPU = torch.device("cpu")
-
-
-def raises_exactly(message, fn, *args, **kwargs):
-    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        fn(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,7 +141,7 @@ def test_gauss_seidel_fills_every_field(sparse):
     # the model is small, so the history keeps every sweep's values
     assert all(set(h) == {"iteration", "residual", "values"} for h in sol.history)
     np.testing.assert_allclose(sol.history[-1]["values"], sol.values, atol=0)
-    q = np.asarray(FOREST_R, float) + 0.9 * np.einsum("ast,t->sa", FOREST_P, sol.values)
+    q = backup(FOREST_P, FOREST_R, 0.9, sol.values)
     np.testing.assert_allclose(sol.q, q, atol=1e-12)
     assert sol.policy.tolist() == [0, 0, 0] and sol.residual == sol.history[-1]["residual"]
     assert sol.method == "gauss-seidel" and 0 < sol.seconds < 5
@@ -182,12 +174,13 @@ def test_backward_induction_result_fields_by_hand():
     assert sol.q.shape == (3, 2) and sol.iterations == 2
     # a horizon of one: Q_0 is the reward itself
     one = backward_induction(MDP(FOREST_P, FOREST_R, gamma=1.0), horizon=1)
-    np.testing.assert_array_equal(one.q, np.asarray(FOREST_R, float))
+    np.testing.assert_array_equal(one.q, FOREST_R)
 
 
-def test_starting_values_are_read_as_floats():
-    # integer starting values are taken as floats, not kept as an int array that the sweeps
-    # would then write into
+def test_integer_starting_and_terminal_values():
+    # integer v0 gives the sweep of the same floats, and integer terminal values of backward
+    # induction give the stage values by hand (the int-to-float cast itself cannot be seen from
+    # outside: every solver builds new float64 arrays; see __check_v0_4 in mutation-survivors.md)
     mdp = MDP(FOREST_P, FOREST_R, gamma=0.9)
     from_ints = value_iteration(mdp, v0=[26, 29, 33], max_iter=1)
     from_floats = value_iteration(mdp, v0=[26.0, 29.0, 33.0], max_iter=1)
@@ -268,7 +261,7 @@ def test_elimination_follows_the_two_gamma_b_rule_sweep_by_sweep(monkeypatch, re
     assert len(calls) == sol.iterations
     assert calls[0][1] == np.inf and np.all(calls[0][3])        # no bound yet: nothing dropped
     dropped_any = False
-    for v, bound, before, after, added, kernel, backup in calls:
+    for v, bound, before, after, added, kernel, pruned in calls:
         Q = (mdp.R + 0.9 * np.column_stack([m @ v for m in mdp.P])).T     # (A, S)
         best = np.where(before, Q, -np.inf).max(axis=0)
         if np.isfinite(bound):
@@ -276,7 +269,7 @@ def test_elimination_follows_the_two_gamma_b_rule_sweep_by_sweep(monkeypatch, re
             np.testing.assert_array_equal(after, before & keep)
             dropped_any |= bool((before & ~keep).any())
         # the bytes read: nothing from v = 0, the full operator, or the alive rows' kernel
-        expect = 0 if not v.any() else (backup.kernel.bytes if kernel is None else kernel.bytes)
+        expect = 0 if not v.any() else (pruned.kernel.bytes if kernel is None else kernel.bytes)
         assert added == expect
     assert dropped_any and sol.info["bytes_read"] == sum(c[4] for c in calls) > 0
     assert sol.info["eliminated"] == pytest.approx(1.0 - calls[-1][3].mean(), abs=0)
@@ -437,7 +430,7 @@ def test_evaluate_fills_every_field(method):
     v = np.linalg.solve(np.eye(3) - 0.9 * FOREST_P[0], [0.0, 0.0, 4.0])
     sol = dp.evaluate(mdp, [0, 0, 0], method=method)
     np.testing.assert_allclose(sol.values, v, atol=1e-10)
-    q = np.asarray(FOREST_R, float) + 0.9 * np.einsum("ast,t->sa", FOREST_P, sol.values)
+    q = backup(FOREST_P, FOREST_R, 0.9, sol.values)
     np.testing.assert_allclose(sol.q, q, atol=1e-12)
     assert sol.policy.tolist() == [0, 0, 0] and sol.method == f"evaluate-{method}" and 0 < sol.seconds < 5
     assert sol.converged is True
@@ -500,7 +493,7 @@ def textbook_mpi(P, R, gamma, m, tol):
     S = len(R)
     v, rows, residuals = np.full(S, R.min() / (1 - gamma)), np.arange(S), []
     while True:
-        Q = R + gamma * np.einsum("ast,t->sa", P, v)
+        Q = backup(P, R, gamma, v)
         pi = Q.argmax(axis=1)
         new = Q[rows, pi]
         residuals.append(float(np.max(np.abs(new - v))))
@@ -526,7 +519,7 @@ def test_modified_policy_iteration_matches_the_textbook_loop(sparse):
     assert sol.policy.tolist() == pi.tolist() and sol.residual == sol.history[-1]["residual"]
     assert sol.info["m"] == 10 and sol.info["error_bound"] == pytest.approx(sol.residual * 19, rel=1e-12)
     assert sol.method == "modified-policy-iteration" and 0 < sol.seconds < 5
-    np.testing.assert_allclose(sol.q, R + 0.95 * np.einsum("ast,t->sa", P, sol.values), atol=1e-12)
+    np.testing.assert_allclose(sol.q, backup(P, R, 0.95, sol.values), atol=1e-12)
     assert set(sol.info) == {"stop", "error_bound", "m", "threads", "device"} and sol.info["device"] == "cpu"
     assert sol.info["stop"] == "sup-norm bound: gamma/(1-gamma) * |V_k+1 - V_k| < tol, so |V - V*| < tol"
     assert sol.info["threads"] == dp.resolve_threads(None)
@@ -545,20 +538,12 @@ def test_modified_policy_iteration_stop_and_check_on_exact_numbers():
 # policy iteration and value iteration, field by field
 # --------------------------------------------------------------------------------------------
 
-def random_model(seed=4, S=20, A=3, gamma=0.95, sparse=False):
-    rng = np.random.default_rng(seed)
-    P = rng.random((A, S, S)) * (rng.random((A, S, S)) < 0.3) + 1e-3
-    P /= P.sum(axis=2, keepdims=True)
-    R = rng.normal(size=(S, A))
-    return P, R, MDP([sp.csr_array(a) for a in P] if sparse else P, R, gamma)
-
-
 def textbook_pi(P, R, gamma, policy):
     """Howard's policy iteration (Puterman 6.4) with numpy's dense solve."""
     S, rows, steps = len(R), np.arange(len(R)), []
     while True:
         v = np.linalg.solve(np.eye(S) - gamma * P[policy, rows], R[rows, policy])
-        Q = R + gamma * np.einsum("ast,t->sa", P, v)
+        Q = backup(P, R, gamma, v)
         new = Q.argmax(axis=1)
         changed = int(np.count_nonzero(new != policy))
         steps.append((float(np.max(np.abs(Q.max(axis=1) - v))), changed))
@@ -599,7 +584,7 @@ def test_value_iteration_matches_the_textbook_loop(sparse):
     P, R, mdp = random_model(seed=6, sparse=sparse)
     v, residuals = np.zeros(20), []
     while True:
-        new = (R + 0.95 * np.einsum("ast,t->sa", P, v)).max(axis=1)
+        new = backup(P, R, 0.95, v).max(axis=1)
         residuals.append(float(np.max(np.abs(new - v))))
         v = new
         if residuals[-1] * 19 < 1e-8:
@@ -608,7 +593,7 @@ def test_value_iteration_matches_the_textbook_loop(sparse):
     assert sol.iterations == len(residuals) and sol.converged is True
     np.testing.assert_allclose([h["residual"] for h in sol.history], residuals, rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(sol.values, v, atol=1e-12)
-    Q = R + 0.95 * np.einsum("ast,t->sa", P, sol.values)
+    Q = backup(P, R, 0.95, sol.values)
     np.testing.assert_allclose(sol.q, Q, atol=1e-12)
     assert sol.policy.tolist() == Q.argmax(axis=1).tolist()
     assert sol.residual == sol.history[-1]["residual"] == pytest.approx(residuals[-1], rel=1e-4)

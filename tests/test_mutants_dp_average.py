@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _mdps import FOREST_P, FOREST_R, backup, raises_exactly
 
 from rlkit.errors import RlkitError
 from rlkit.mdp import (
@@ -21,19 +22,10 @@ from rlkit.mdp import (
 )
 from rlkit.mdp.dp import TIE_TOL
 
-# forest, 3 states: action 0 waits (fire p = 0.1 resets to 0), action 1 cuts
-FOREST_P = np.array([[[.1, .9, 0], [.1, 0, .9], [.1, 0, .9]], [[1, 0, 0], [1, 0, 0], [1, 0, 0]]])
-FOREST_R = [[0, 0], [0, 1], [4, 2]]
-
 
 def forest3(sparse: bool = False) -> MDP:
     P = [sp.csr_array(m) for m in FOREST_P] if sparse else FOREST_P
     return MDP(P, FOREST_R, gamma=1.0, states=["young", "mid", "old"])
-
-
-def raises_exactly(message, fn, *args, **kwargs):
-    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        fn(*args, **kwargs)
 
 
 def gain_bias(P_pi: np.ndarray, R_pi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -83,7 +75,7 @@ def test_evaluate_average_fills_every_field(sparse):
     policy = np.array([0, 1, 0])                    # cut in the middle state: 0 -> 1 -> 0 ...
     rows = np.arange(3)
     P = dense(mdp)
-    P_pi, R_pi = P[policy, rows], np.asarray(FOREST_R, float)[rows, policy]
+    P_pi, R_pi = P[policy, rows], FOREST_R[rows, policy]
     g, h, mu = gain_bias(P_pi, R_pi)
     # by hand: young stays with p 0.1 and grows with 0.9, mid is cut back to young (reward 1):
     # stationary (1, 0.9) / 1.9, gain 0.9 / 1.9
@@ -93,7 +85,7 @@ def test_evaluate_average_fills_every_field(sparse):
     np.testing.assert_allclose(sol.bias, h, atol=1e-12)
     np.testing.assert_allclose(sol.values, h, atol=1e-12)
     assert sol.values.dtype == np.float64 and sol.bias is not sol.values
-    q = np.asarray(FOREST_R, float) - g + np.einsum("ast,t->sa", P, h)
+    q = backup(P, FOREST_R, 1.0, h) - g
     np.testing.assert_allclose(sol.q, q, atol=1e-12)
     assert sol.policy.tolist() == [0, 1, 0] and sol.policy is not policy
     assert sol.iterations == 0 and sol.converged is True and sol.method == "evaluate-average"
@@ -129,7 +121,7 @@ def textbook_pi_average(mdp: MDP, policy: np.ndarray, tol: float = TIE_TOL, max_
     rows, steps = np.arange(mdp.n_states), []
     for k in range(1, max_iter + 1):
         g, h, mu = gain_bias(P[policy, rows], R[rows, policy])
-        q = R - g + np.einsum("ast,t->sa", P, h)
+        q = backup(P, R, 1.0, h) - g
         best = q.max(axis=1)
         keep = q[rows, policy] >= best - tol * np.maximum(1.0, np.abs(best))
         new = np.where(keep, policy, q.argmax(axis=1))
@@ -214,7 +206,7 @@ def textbook_rvi(mdp: MDP, tol: float = 1e-8, max_iter: int = 100_000, tau: floa
     P_tau = tau * np.eye(mdp.n_states)[None] + (1 - tau) * P
     h, gaps = np.zeros(mdp.n_states), []
     for _ in range(max_iter):
-        th = (R + np.einsum("ast,t->sa", P_tau, h)).max(axis=1)
+        th = backup(P_tau, R, 1.0, h).max(axis=1)
         d = th - h
         lo, hi = d.min(), d.max()
         h = th - th[0]
@@ -244,7 +236,7 @@ def test_relative_value_iteration_matches_the_textbook_loop_field_by_field(spars
     assert sol.policy.tolist() == [0, 0, 0] and sol.gain == pytest.approx(g, abs=1e-12)
     np.testing.assert_allclose(sol.values, bias, atol=1e-12)
     np.testing.assert_allclose(sol.bias, bias, atol=1e-12)
-    q = np.asarray(FOREST_R, float) - g + np.einsum("ast,t->sa", FOREST_P, bias)
+    q = backup(FOREST_P, FOREST_R, 1.0, bias) - g
     np.testing.assert_allclose(sol.q, q, atol=1e-12)
     assert sol.converged is True and sol.method == "relative-value-iteration" and 0 < sol.seconds < 5
 
@@ -295,7 +287,7 @@ def test_linear_programming_fills_every_field(sparse):
     v = np.linalg.solve(np.eye(3) - 0.9 * FOREST_P[0], [0.0, 0.0, 4.0])
     np.testing.assert_allclose(sol.values, v, rtol=1e-7)
     assert sol.values.dtype == np.float64
-    q = np.asarray(FOREST_R, float) + 0.9 * np.einsum("ast,t->sa", FOREST_P, sol.values)
+    q = backup(FOREST_P, FOREST_R, 0.9, sol.values)
     np.testing.assert_allclose(sol.q, q, atol=1e-12)
     assert sol.policy.tolist() == [0, 0, 0]
     assert sol.residual == pytest.approx(np.max(np.abs(q.max(axis=1) - sol.values)), abs=1e-12)
@@ -307,7 +299,7 @@ def test_linear_programming_fills_every_field(sparse):
 
 def test_linear_programming_with_negative_values_and_its_messages(monkeypatch):
     # every reward negative: the values are negative, so no default lower bound of 0 may apply
-    mdp = MDP(FOREST_P, -np.asarray(FOREST_R, float) - 1, gamma=0.9)
+    mdp = MDP(FOREST_P, -FOREST_R - 1, gamma=0.9)
     from rlkit.mdp import policy_iteration
 
     np.testing.assert_allclose(linear_programming(mdp).values, policy_iteration(mdp).values, rtol=1e-7)
@@ -367,7 +359,7 @@ def test_linear_programming_reports_the_bellman_residual_and_highs_iterations():
     P /= P.sum(axis=2, keepdims=True)
     mdp = MDP(P, rng.normal(size=(15, 3)), 0.9)
     sol = linear_programming(mdp)
-    q = mdp.R + 0.9 * np.einsum("ast,t->sa", P, sol.values)
+    q = backup(P, mdp.R, 0.9, sol.values)
     assert sol.residual > 0 and sol.residual == pytest.approx(np.max(np.abs(q.max(axis=1) - sol.values)),
                                                               rel=1e-6)
     # one state paying 1 forever: v >= 1 + 0.9 v, solved by HiGHS's presolve without an iteration

@@ -4,7 +4,6 @@ each killed here against a hand number or an independent solve (scipy's dense ``
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.sparse as sp
+from _mdps import raises_exactly
 from threadpoolctl import threadpool_info
 
 from rlkit.errors import RlkitError
@@ -19,11 +19,6 @@ from rlkit.mdp import MRP, exact, solve_mrp
 
 SINGULAR = ("the Bellman system I - gamma P is singular; check that every run terminates "
             "(gamma = 1) or use gamma < 1")
-
-
-def raises_exactly(message, fn, *args, **kwargs):
-    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        fn(*args, **kwargs)
 
 
 def cycle(n):

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _mdps import raises_exactly
 from _walk import walk_mdp
 from gymnasium import spaces
 
@@ -31,11 +32,6 @@ def env():
     e = make("rlkit/TabularMDP-v0", mdp=walk_mdp())
     yield e
     e.close()
-
-
-def raises_exactly(message, fn, *args, **kwargs):
-    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        return fn(*args, **kwargs)
 
 
 def walk_with_absorbing():

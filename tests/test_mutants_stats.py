@@ -7,13 +7,12 @@ interval's fields, and the stratified bootstrap's percentiles, defaults and resh
 from __future__ import annotations
 
 import itertools
-import re
 
 import numpy as np
 import pytest
 import scipy.stats
+from _mdps import raises_exactly
 
-from rlkit.errors import RlkitError
 from rlkit.experiments.stats import (
     aggregate_iqm,
     aggregate_mean,
@@ -26,11 +25,6 @@ from rlkit.experiments.stats import (
 )
 
 BIG = float(2**24)  # BIG + 1 is exact in float64, rounds to BIG in float32
-
-
-def raises_exactly(message, fn, *args, **kwargs):
-    with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        fn(*args, **kwargs)
 
 
 def exact_bootstrap(x, statistic):
