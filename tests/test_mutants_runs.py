@@ -921,3 +921,113 @@ def test_a_run_that_stopped_at_its_score_and_was_killed_before_finishing_stays_s
     assert run["stopped"] is True and run["finished"] is False and run["timesteps"] == 256
     res = resume(d)
     assert res.timesteps == 256 and len(_rows(d / "metrics.csv")) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# what the sixth measurement left out: the result's JSON, the config's versions, loading and
+# evaluating a run's model (docs/mutation.md, eleventh measurement)
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_result_to_dict_field_by_field():
+    ev = EvalResult(mean=2.5, std=0.5, episodes=2, deterministic=False, seed=11, returns=[2.0, 3.0],
+                    lengths=[2, 3])
+    best = EvalResult(mean=3.0, std=0.25, episodes=2, deterministic=True, seed=11, returns=[2.75, 3.25],
+                      lengths=[3, 3])
+    res = train_mod.TrainResult(run_dir=Path("runs/x"), env_id="CartPole-v1", agent="reinforce", seed=3,
+                                timesteps=640, updates=5, episodes=31, seconds=1.23456, eval=ev,
+                                resumed_from=128, files={"model": "runs/x/model.pt"}, best_eval=best,
+                                best_timesteps=512, best_periodic_mean=9.5, stopped_at=9.5, evaluations=4)
+    assert res.to_dict() == {
+        "run_dir": "runs/x", "env_id": "CartPole-v1", "agent": "reinforce", "seed": 3, "timesteps": 640,
+        "updates": 5, "episodes": 31, "seconds": 1.235, "eval_mean": 2.5, "eval_std": 0.5,
+        "eval_episodes": 2, "eval_deterministic": False, "resumed_from": 128, "best_eval_mean": 3.0,
+        "best_eval_std": 0.25, "best_timesteps": 512, "best_periodic_mean": 9.5,
+        "stopped_at_threshold": True, "stop_at": 9.5, "evaluations": 4, "already_finished": False,
+        "files": {"model": "runs/x/model.pt"},
+    }
+    bare = train_mod.TrainResult(run_dir=Path("r"), env_id="Acrobot-v1", agent="reinforce", seed=0,
+                                 timesteps=1, updates=1, episodes=0, seconds=0.0004, eval=None,
+                                 already_finished=True)
+    d = bare.to_dict()
+    assert d["seconds"] == 0.0 and d["already_finished"] is True and d["stopped_at_threshold"] is False
+    assert [d[k] for k in ("eval_mean", "eval_std", "eval_episodes", "eval_deterministic",
+                           "best_eval_mean", "best_eval_std", "best_timesteps", "stop_at")] == \
+        [None, None, 0, None, None, None, None, None]
+
+
+def test_the_config_records_the_versions_and_a_sampled_final_evaluation_stays_sampled(tmp_path):
+    import platform
+
+    import gymnasium
+
+    import rlkit
+    from rlkit.runs import evaluate_run
+
+    d = tmp_path / "r"
+    res = train("CartPole-v1", seed=2, total_timesteps=256, n_envs=2, run_dir=d,
+                overrides={**TINY, "run.eval_episodes": 3, "run.eval_deterministic": False,
+                           "run.eval_every": None})
+    versions = rd.read_run_config(d)["versions"]
+    assert versions == {"rlkit": rlkit.__version__, "python": platform.python_version(),
+                        "numpy": np.__version__, "torch": str(torch.__version__),
+                        "gymnasium": str(gymnasium.__version__)}
+    assert res.eval.deterministic is False and res.eval.episodes == 3
+    assert json.loads((d / "eval.json").read_text())["deterministic"] is False
+    # the same sampled episodes again (the run's seed), and greedy ones are another evaluation
+    assert evaluate_run(d, deterministic=False).returns == res.eval.returns
+    assert evaluate_run(d).deterministic is True
+
+
+def _edit_config(d: Path, **changes) -> None:
+    cfg = yaml.safe_load((d / rd.CONFIG).read_text())
+    for key, value in changes.items():
+        section, _, name = key.rpartition(".")
+        target = cfg[section] if section else cfg
+        if value is None:
+            target.pop(name)
+        else:
+            target[name] = value
+    (d / rd.CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def test_evaluate_run_episodes_default_to_the_runs_then_100_and_at_least_1(tmp_path):
+    from rlkit.runs import evaluate_run
+
+    d = tmp_path / "r"
+    train("CartPole-v1", seed=1, total_timesteps=128, n_envs=2, run_dir=d,
+          overrides={**TINY, "run.eval_episodes": 3, "run.eval_every": None})
+    assert evaluate_run(d).episodes == 3
+    _edit_config(d, **{"run.eval_episodes": 0})
+    assert evaluate_run(d).episodes == 1
+    _edit_config(d, **{"run.eval_episodes": None})  # a config without the key: 100, as the CLI says
+    ev = evaluate_run(d, seed=5)
+    assert ev.episodes == 100 and len(ev.returns) == 100
+
+
+def test_load_run_agent_refuses_with_one_message_naming_where(tmp_path):
+    from rlkit.runs import load_run_agent
+
+    d = tmp_path / "r"
+    train("CartPole-v1", seed=1, total_timesteps=128, n_envs=2, run_dir=d,
+          overrides={**TINY, "run.eval_every": None})
+    with pytest.raises(RlkitError) as e:
+        load_run_agent(d, "worst")
+    assert str(e.value) == "--model: must be best or last, got 'worst'" and e.value.where == "--model"
+    with pytest.raises(RlkitError) as e:
+        load_run_agent(d, "best")
+    assert e.value.where == str(d)
+    assert str(e.value) == (f"{d}: the run has no best_model.pt (it ran without periodic evaluation: "
+                            "train with --eval-every N); use --model last")
+    assert load_run_agent(d, None).num_timesteps == load_run_agent(d, "last").num_timesteps == 128
+    (d / "model.pt").unlink()
+    assert load_run_agent(d).num_timesteps == 128  # the last checkpoint's model
+    (d / "checkpoint.pt").unlink()
+    with pytest.raises(RlkitError) as e:
+        load_run_agent(d)
+    assert str(e.value) == f"{d}: the run has neither model.pt nor checkpoint.pt" and e.value.where == str(d)
+    # the agent is read from the config, and an unknown one is named with the config's path
+    _edit_config(d, agent="nope")
+    with pytest.raises(RlkitError) as e:
+        load_run_agent(d)
+    assert e.value.where == str(d / rd.CONFIG) and str(e.value).startswith(f"{d / rd.CONFIG}: ")
