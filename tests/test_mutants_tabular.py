@@ -266,6 +266,13 @@ def test_batch_sweeps_and_their_bound(max_sweeps, tol, sweeps, converged, v_a):
         np.testing.assert_array_equal(res.values_runs, [[v_a, 0.5]])
 
 
+def test_batch_sweeps_are_bounded_by_100_000_by_default():
+    """A stop rule that never holds (tol 0: a move is never below 0) runs the default bound out:
+    exactly 100,000 sweeps, not converged (about a second: the arrays are 1 x 2)."""
+    res = estimate_values(one_step_tr(), "batch-td", alpha=1.0, init=0.5, batch_tol=0.0)
+    assert res.info == {"sweeps": [100_000], "converged": False}
+
+
 def test_batch_rmse_curve_is_a_float_array():
     tr = make_tr([[([(0, 1.0, 1)], True), ([(0, 3.0, 1)], True)]], S=2)
     res = estimate_values(tr, "batch-mc", alpha=1.0, exact=[1.5, 0.0], terminal=[False, True])
