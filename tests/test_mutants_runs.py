@@ -1031,3 +1031,132 @@ def test_load_run_agent_refuses_with_one_message_naming_where(tmp_path):
     with pytest.raises(RlkitError) as e:
         load_run_agent(d)
     assert e.value.where == str(d / rd.CONFIG) and str(e.value).startswith(f"{d / rd.CONFIG}: ")
+
+
+def test_resolve_config_reads_the_envs_preset_and_checks_what_it_is_given(monkeypatch):
+    from rlkit.agents.presets import run_settings
+
+    resolve = train_mod.resolve_config
+    cartpole = resolve("CartPole-v1")  # no overrides at all
+    assert cartpole["agent"] == "reinforce" and cartpole["seed"] == 0 and cartpole["env_id"] == "CartPole-v1"
+    assert cartpole["run"] == run_settings("reinforce", "CartPole-v1")
+    assert cartpole["run"]["eval_every"] == 10_000
+    assert cartpole["total_timesteps"] == 200_000
+    acrobot = resolve("Acrobot-v1", seed=4, total_timesteps=None)
+    assert acrobot["total_timesteps"] == 300_000 and acrobot["seed"] == 4  # its own preset, not the default
+    assert resolve("CartPole-v1", total_timesteps=512, n_envs=3)["total_timesteps"] == 512
+    assert resolve("CartPole-v1", n_envs=3)["hyperparams"]["n_envs"] == 3
+    # --init-from: the preset's nets keep only their type (the architecture comes from the source)
+    init = resolve("CartPole-v1", overrides={"policy.init": "/tmp/src"})
+    assert init["policy"] == {"net": {"type": "mlp"}, "init": "/tmp/src"}
+    for bad in ("", None, 3):
+        with pytest.raises(RlkitError) as e:
+            resolve(bad)
+        assert str(e.value) == "--env: give an env id, e.g. --env CartPole-v1" and e.value.where == "--env"
+    for bad in ("1", 1.5, True):
+        with pytest.raises(RlkitError) as e:
+            resolve("CartPole-v1", seed=bad)
+        assert str(e.value) == f"--seed: must be an integer, got {bad!r}" and e.value.where == "--seed"
+    with pytest.raises(RlkitError) as e:
+        resolve("CartPole-v1", agent="sb3-ppo")  # an SB3 baseline is not something rlkit train trains
+    assert str(e.value) == "--agent: unknown agent 'sb3-ppo'; known agents: reinforce"
+    assert resolve("CartPole-v1", overrides={"run.stop_at": "threshold"})["run"]["stop_at"] == "threshold"
+    with pytest.raises(RlkitError) as e:
+        resolve("Pendulum-v1", overrides={"run.stop_at": "threshold"})
+    assert str(e.value) == ("--stop-at-threshold: Pendulum-v1 has no reward threshold; give the score to "
+                            "stop at as run.stop_at=NUMBER")
+    monkeypatch.setattr(train_mod, "load_preset", lambda agent, env_id: {"learning_rate": 0.01})
+    with pytest.raises(RlkitError) as e:
+        resolve("CartPole-v1")
+    assert str(e.value) == "--total-timesteps: no total_timesteps in the preset; give --total-timesteps"
+    assert e.value.where == "--total-timesteps"
+    assert resolve("CartPole-v1", total_timesteps=64)["total_timesteps"] == 64
+
+
+def test_make_agent_final_eval_and_eval_env_kwargs_pass_the_config_on(monkeypatch):
+    cfg = train_mod.resolve_config("CartPole-v1", seed=7, overrides={"policy.net.hidden": [8], "n_envs": 2})
+    agent = train_mod._make_agent(cfg)
+    assert agent.seed == 7 and agent.policy_cfg["net"]["hidden"] == [8] and agent.config.n_envs == 2
+    agent.close()
+    assert train_mod._eval_env_kwargs({"hyperparams": {"env_kwargs": {"a": 1, "b": 2}},
+                                       "run": {"eval_env_kwargs": {"b": 3}}}) == {"a": 1, "b": 3}
+    assert train_mod._eval_env_kwargs({"hyperparams": {"env_kwargs": {"a": 1}}, "run": {}}) == {"a": 1}
+    assert train_mod._eval_env_kwargs({"hyperparams": None, "run": None}) == {}
+    calls = []
+    monkeypatch.setattr(train_mod, "evaluate_policy", lambda *a, **kw: calls.append((a, kw)) or "ev")
+    for det in (True, False):
+        config = {"env_id": "Acrobot-v1", "seed": 5, "hyperparams": {"env_kwargs": {"a": 1}},
+                  "run": {"eval_episodes": "3", "eval_deterministic": det, "eval_env_kwargs": {"b": 2}}}
+        assert train_mod._final_eval("agent", config) == "ev"
+        assert calls[-1] == (("agent", "Acrobot-v1"), {"n_episodes": 3, "deterministic": det,
+                                                       "seed": 5 + train_mod.EVAL_SEED_OFFSET,
+                                                       "env_kwargs": {"a": 1, "b": 2}})
+    assert train_mod.EVAL_SEED_OFFSET == 1_000_003
+
+
+def test_train_makes_the_run_folder_and_records_the_whole_config(tmp_path, monkeypatch):
+    import re
+    from dataclasses import asdict
+
+    from rlkit.runs import load_run_agent
+
+    monkeypatch.chdir(tmp_path)
+    res = train("CartPole-v1", seed=3, total_timesteps=128, n_envs=2,
+                overrides={**TINY, "run.eval_every": None})
+    # the default folder: runs/<env>/<agent>/<time>-s<seed>, relative to the working directory
+    rel = res.run_dir.relative_to(tmp_path) if res.run_dir.is_absolute() else res.run_dir
+    assert rel.parts[:3] == ("runs", "CartPole-v1", "reinforce")
+    assert re.fullmatch(r"\d{8}-\d{6}-s3", rel.parts[3])
+    cfg = rd.read_run_config(res.run_dir)
+    assert cfg["seed"] == 3 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", cfg["created"])
+    agent = load_run_agent(res.run_dir)
+    assert cfg["hyperparams"] == asdict(agent.config) and "value_epochs" in cfg["hyperparams"]
+    assert cfg["policy"] == agent.policy_cfg and cfg["policy"]["net"]["hidden"] == [8]
+    assert agent.seed == 3
+    agent.close()
+    # another root; a folder given that is nested and new, or exists and is empty, is used
+    other = train("CartPole-v1", total_timesteps=64, n_envs=1, root=tmp_path / "elsewhere",
+                  overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0})
+    assert other.run_dir.parent == tmp_path / "elsewhere" / "CartPole-v1" / "reinforce"
+    assert other.run_dir.name.endswith("-s0")
+    nested = tmp_path / "a" / "b" / "c"
+    assert train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=nested,
+                 overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0}).run_dir == nested
+    (tmp_path / "empty").mkdir()
+    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "empty",
+          overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0})
+    before = {p: p.read_bytes() for p in nested.iterdir() if p.is_file()}
+    with pytest.raises(RlkitError) as e:
+        train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=nested, overrides=TINY)
+    assert str(e.value) == (f"{nested}: the run folder exists and is not empty; choose a new one or "
+                            "--resume it") and e.value.where == str(nested)
+    assert {p: p.read_bytes() for p in nested.iterdir() if p.is_file()} == before  # nothing touched
+
+
+def test_without_a_model_choice_the_best_model_is_loaded(tmp_path):
+    from rlkit.runs import load_run_agent
+
+    d = tmp_path / "r"
+    res = train("CartPole-v1", seed=0, total_timesteps=512, n_envs=2, run_dir=d,
+                overrides={**TINY, "run.eval_every": 256, "run.periodic_eval_episodes": 1})
+    # a model.pt of another run (128 steps) in its place tells the two files apart
+    train("CartPole-v1", seed=0, total_timesteps=128, n_envs=2, run_dir=tmp_path / "short",
+          overrides={**TINY, "run.eval_every": None})
+    (d / "model.pt").write_bytes((tmp_path / "short" / "model.pt").read_bytes())
+    assert load_run_agent(d).num_timesteps == res.best_timesteps == load_run_agent(d, "best").num_timesteps
+    assert load_run_agent(d, "last").num_timesteps == 128
+
+
+def test_train_shows_a_progress_bar_only_when_asked(tmp_path, capsys, monkeypatch):
+    import rlkit.progress as progress_mod
+
+    small = {**TINY, "run.eval_every": None, "run.eval_episodes": 0}
+    # on a terminal, where a bar is shown by default, train's default (False) still shows none
+    monkeypatch.setattr(progress_mod, "in_notebook", lambda: False)
+    monkeypatch.setattr(progress_mod.sys.stderr, "isatty", lambda: True, raising=False)
+    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "quiet", overrides=small)
+    assert capsys.readouterr().err == ""
+    monkeypatch.undo()
+    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "bar", overrides=small,
+          progress=True)
+    assert "training" in capsys.readouterr().err
