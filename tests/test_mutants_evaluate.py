@@ -37,18 +37,23 @@ class SeedLength(gym.Env):
     observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
     action_space = gym.spaces.Discrete(2)
 
-    def __init__(self, tag: int = 0, log: list | None = None) -> None:
+    def __init__(self, tag: int = 0, log: list | None = None, clock: list | None = None) -> None:
         self.tag, self.log = tag, log if log is not None else []
+        self.clock = clock if clock is not None else [0]  # vector steps so far (sub-env 0 counts them)
         self.t, self.length = 0, 1
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.log.append((self.tag, seed))
+        self.resets.append((self.clock[0], self.tag, seed))
         self.length = length_of(seed) if seed is not None else 1 + int(self.np_random.integers(5))
         self.t = 0
         return np.array([0.0], np.float32), {}
 
+    resets: list = []  # (vector step, tag, seed) of every reset, set per test by vec()
+
     def step(self, action):
+        self.clock[0] += self.tag == 0
         self.t += 1
         end = self.t >= self.length
         reward = float(self.t) + 10.0 * int(action)
@@ -58,7 +63,9 @@ class SeedLength(gym.Env):
 
 def vec(n: int, log: list) -> closing:
     """``n`` sub-envs in a vector env that rlkit takes as it is (closed by the ``with``)."""
-    fns = [lambda i=i: SeedLength(i, log) for i in range(n)]
+    clock = [0]
+    SeedLength.resets = []
+    fns = [lambda i=i: SeedLength(i, log, clock) for i in range(n)]
     return closing(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED))
 
 
@@ -227,3 +234,69 @@ def test_eval_result_to_dict_adds_the_mean_length():
                    lengths=[2, 5])
     assert r.to_dict() == {"mean": 2.0, "std": 1.0, "episodes": 2, "deterministic": True, "seed": None,
                            "returns": [1.0, 3.0], "lengths": [2, 5], "length_mean": 3.5}
+
+
+def test_later_episodes_take_their_seeds_from_the_same_stream():
+    """After the first seeds, every vector step on which some sub-env ended draws one fresh seed
+    per sub-env from the same generator, and the sub-envs that ended take theirs."""
+    log: list = []
+    with vec(3, log) as envs:
+        evaluate_policy(Scripted(), envs, n_episodes=9, n_envs=3, seed=11)
+    resets = SeedLength.resets
+    rng = np.random.default_rng(11)
+    first = rng.integers(0, SEED_MAX, size=3)
+    assert resets[:3] == [(0, i, int(first[i])) for i in range(3)]
+    steps = sorted({step for step, _, _ in resets[3:]})
+    assert len(steps) >= 3
+    for step in steps:
+        fresh = rng.integers(0, SEED_MAX, size=3)
+        assert [(tag, seed) for st, tag, seed in resets if st == step] == [
+            (tag, int(fresh[tag])) for st, tag, _ in resets if st == step]
+
+
+def test_defaults_100_episodes_from_seed_0():
+    log: list = []
+    with vec(10, log) as envs:
+        res = evaluate_policy(Scripted(), envs)
+    assert res.episodes == 100 and res.seed == 0 and res.deterministic is True
+    first = np.random.default_rng(0).integers(0, SEED_MAX, size=10)
+    assert log[:10] == [(i, int(first[i])) for i in range(10)]
+
+
+def test_envs_it_made_are_closed_and_the_callers_are_not(monkeypatch):
+    import rlkit.runs.evaluate as ev_mod
+
+    made = []
+
+    def fake_make(env, n, mode, kwargs):
+        made.append(vec(n, []).thing)
+        return made[-1], None
+
+    with vec(2, []) as envs:
+        evaluate_policy(Scripted(), envs, n_episodes=2, n_envs=2)
+        assert not envs.closed
+    monkeypatch.setattr(ev_mod, "make_vec_env", fake_make)
+    evaluate_policy(Scripted(env_id="Toy-v0"), n_episodes=2)
+    assert made[0].closed
+
+
+def test_paired_seeds_set_the_number_of_sub_envs():
+    with vec(3, []) as envs:
+        res = evaluate_policy(Scripted(), envs, seeds=[4, 0, 2], n_envs=1)
+    assert res.episodes == 3
+
+
+def test_torch_threads_of_the_agents_config_hold_only_while_evaluating():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        agent = Scripted(config=SimpleNamespace(env_kwargs={}, torch_threads=1))
+        with vec(2, []) as envs:
+            evaluate_policy(agent, envs, n_episodes=2, n_envs=2)
+        assert {c.threads for c in agent.calls} == {1} and torch.get_num_threads() == 2
+        unset = Scripted(config=SimpleNamespace(env_kwargs={}, torch_threads=None))
+        with vec(2, []) as envs:
+            evaluate_policy(unset, envs, n_episodes=2, n_envs=2)
+        assert {c.threads for c in unset.calls} == {2}
+    finally:
+        torch.set_num_threads(threads)
