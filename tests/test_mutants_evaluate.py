@@ -128,6 +128,7 @@ def test_every_step_hands_the_state_and_the_episode_starts_on():
     # one, 0), and only then
     assert sum(c.starts.sum() for c in agent.calls[1:]) >= 2
     assert all(((c.obs[:, 0] == 0) == c.starts).all() for c in agent.calls)
+    assert all(c.starts.dtype == bool for c in agent.calls)  # a mask, as SB3's episode_start
 
 
 def test_rewards_come_from_the_agents_actions_and_the_transform_sees_every_observation():
@@ -298,5 +299,9 @@ def test_torch_threads_of_the_agents_config_hold_only_while_evaluating():
         with vec(2, []) as envs:
             evaluate_policy(unset, envs, n_episodes=2, n_envs=2)
         assert {c.threads for c in unset.calls} == {2}
+        other = Scripted(config=SimpleNamespace(env_kwargs={}))  # a config without the setting
+        with vec(2, []) as envs:
+            evaluate_policy(other, envs, n_episodes=2, n_envs=2)
+        assert {c.threads for c in other.calls} == {2}
     finally:
         torch.set_num_threads(threads)

@@ -36,8 +36,8 @@ def hand_run(root: Path, name: str, ts, values, evals=None, loss=None, **config)
         cfg[key] = {**CONFIG[key], **config.get(key, {})}
     rd.write_run_config(d, cfg)
     loss = loss if loss is not None else [0.5] * len(ts)
-    lines = ["timesteps,return_mean,loss"] + [
-        f"{t},{'' if np.isnan(v) else v},{x}" for t, v, x in zip(ts, values, loss, strict=True)]
+    lines = ["timesteps,return_mean,loss,length_mean"] + [
+        f"{t},{'' if np.isnan(v) else v},{x},{2 * x}" for t, v, x in zip(ts, values, loss, strict=True)]
     (d / rd.METRICS).write_text("\n".join(lines) + "\n")
     if evals is not None:
         (d / rd.EVALUATIONS).write_text("timesteps,mean\n" + "".join(f"{t},{m}\n" for t, m in evals))
@@ -58,14 +58,15 @@ def caught(monkeypatch):
 
 
 def test_one_run_its_seed_its_evaluations_and_the_threshold(tmp_path, caught):
-    d = hand_run(tmp_path, "a", [64, 128, 192], [np.nan, 10.0, 20.0], evals=[(100, 30.0), (200, 40.0)],
-                 seed=3)
+    # uneven steps: one run is drawn on its own steps, not spread on an even grid
+    d = hand_run(tmp_path, "a", [64, 128, 192, 448], [np.nan, 10.0, 20.0, 30.0],
+                 evals=[(100, 30.0), (200, 40.0)], seed=3)
     out = train_mod.plot_runs([d], tmp_path / "p.png")
     assert out == tmp_path / "p.png"
     (call,) = caught
     assert list(call["curves"]) == ["reinforce CartPole-v1 s3"]
-    np.testing.assert_array_equal(call["curves"]["reinforce CartPole-v1 s3"], [[10.0, 20.0]])  # NaN rows out
-    np.testing.assert_array_equal(call["x"]["reinforce CartPole-v1 s3"], [128, 192])
+    np.testing.assert_array_equal(call["curves"]["reinforce CartPole-v1 s3"], [[10.0, 20.0, 30.0]])  # no NaN
+    np.testing.assert_array_equal(call["x"]["reinforce CartPole-v1 s3"], [128, 192, 448])
     ex, ey = call["points"]["reinforce CartPole-v1 s3"]
     np.testing.assert_array_equal(ex, [100, 200])
     np.testing.assert_array_equal(ey, [30.0, 40.0])
@@ -76,8 +77,8 @@ def test_one_run_its_seed_its_evaluations_and_the_threshold(tmp_path, caught):
     assert call["band"] == "ci95" and call["points_label"] == "evaluation (deterministic)"
     assert json.loads((tmp_path / "p.png.json").read_text()) == {
         "title": "reinforce on CartPole-v1, seed 3", "y": "return_mean", "threshold": 475.0,
-        "curves": [{"label": "reinforce CartPole-v1 s3", "runs": [d], "x": [128.0, 192.0],
-                    "mean": [10.0, 20.0], "eval_points": 2}]}
+        "curves": [{"label": "reinforce CartPole-v1 s3", "runs": [d], "x": [128.0, 192.0, 448.0],
+                    "mean": [10.0, 20.0, 30.0], "eval_points": 2}]}
 
 
 def test_seeds_of_one_configuration_are_averaged_on_a_common_grid(tmp_path, caught):
@@ -124,6 +125,14 @@ def test_another_column_and_several_envs_draw_no_threshold_and_no_points(tmp_pat
     assert list(call["curves"]) == ["CartPole-v1", "Acrobot-v1"] and call["hline"] is None
     assert call["title"] == "reinforce on Acrobot-v1, CartPole-v1: 2 runs, 2 configurations"
     assert len(call["points"]) == 2
+    # a column with an underscore is labelled in words; several agents are all named
+    train_mod.plot_runs([a], tmp_path / "len.png", y="length_mean")
+    assert caught[-1]["ylabel"] == "length mean"
+    np.testing.assert_array_equal(caught[-1]["curves"]["reinforce CartPole-v1 s0"], [[0.5, 1.5]])
+    c = hand_run(tmp_path, "c", [10, 20], [1.0, 2.0], agent="other")
+    train_mod.plot_runs([a, c], tmp_path / "agents.png")
+    assert caught[-1]["title"] == "other, reinforce on CartPole-v1: 2 runs, 2 configurations"
+    assert list(caught[-1]["curves"]) == ["reinforce", "other"]
 
 
 def test_what_cannot_be_plotted_is_one_error_naming_where(tmp_path, caught):
@@ -169,3 +178,6 @@ def test_group_labels_name_the_settings_that_differ():
     # a key only one run has differs (None for the other)
     extra = [dict(base), {**base, "ent_coef": 0.01}]
     assert train_mod._group_labels(extra) == ["ent_coef=None", "ent_coef=0.01"]
+    # only policy keys are shortened: a nested hyperparameter keeps its whole name
+    kw = [{**base, "env_kwargs.max_episode_steps": 5}, {**base, "env_kwargs.max_episode_steps": 9}]
+    assert train_mod._group_labels(kw) == ["env_kwargs.max_episode_steps=5", "env_kwargs.max_episode_steps=9"]

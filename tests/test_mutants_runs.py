@@ -1005,6 +1005,24 @@ def test_evaluate_run_episodes_default_to_the_runs_then_100_and_at_least_1(tmp_p
     assert ev.episodes == 100 and len(ev.returns) == 100
 
 
+
+def test_evaluate_run_plays_on_the_evaluation_env_with_the_model_asked_for(tmp_path, monkeypatch):
+    from rlkit.runs import evaluate_run
+
+    d = tmp_path / "r"
+    train("CartPole-v1", seed=1, total_timesteps=256, n_envs=2, run_dir=d,
+          overrides={**EVERY_128, "run.eval_env_kwargs": {"max_episode_steps": 3}})
+    ev = evaluate_run(d, episodes=4)
+    assert ev.lengths == [3, 3, 3, 3]  # the untrained policy lasts longer than 3 steps on CartPole
+    asked = []
+    real = train_mod.load_run_agent
+    monkeypatch.setattr(train_mod, "load_run_agent", lambda run_dir, model=None: asked.append(model)
+                        or real(run_dir, model))
+    for model in ("last", "best", None):
+        evaluate_run(d, episodes=1, model=model)
+    assert asked == ["last", "best", None]
+
+
 def test_load_run_agent_refuses_with_one_message_naming_where(tmp_path):
     from rlkit.runs import load_run_agent
 
