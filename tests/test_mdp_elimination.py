@@ -156,3 +156,50 @@ def test_the_rows_are_copied_only_where_the_copy_fits(monkeypatch):
     sol = value_iteration(mdp, eliminate=True)
     assert sol.converged and False in kinds and True not in kinds  # no room: the rows in place
     assert abs(sol.info["eliminated"] - 0.75) < 0.01
+
+
+def test_rows_kernel_checks_its_rows_and_splits_them_into_balanced_pieces(monkeypatch):
+    """The rows: distinct, in range, kept in decreasing order (so every junk virtual row between
+    two chosen rows is empty) in the index type of M; one piece with one thread; with more, about
+    4 x threads pieces of nearly equal numbers of entries (each within one row of its share)."""
+    rng = np.random.default_rng(5)
+    M = _matrix_with_empty_rows(rng)
+    n = M.shape[0]
+    for bad in ([3, 3], [0, 1, 1], [2, 0, 2], [-1, 2], [0, n]):
+        with pytest.raises(ValueError) as e:
+            CSRRowsKernel(M, np.array(bad))
+        assert str(e.value) == "rows must be distinct row indices of M", bad
+    one = CSRRowsKernel(M, np.array([4]))
+    assert one.rows.tolist() == [4] and one.pieces == [(0, 1)] and one.threads == 1 and not one.copied
+    rows = rng.choice(n, 200, replace=False)
+    k = CSRRowsKernel(M, rows)
+    assert k.rows.tolist() == sorted(rows.tolist(), reverse=True) and k.rows.dtype == M.indptr.dtype
+    assert (k.vptr[2::2] <= k.vptr[1:-1:2]).all()            # start(r_j+1) <= end(r_j): empty
+    # rows whose first is the smallest are sorted all the same
+    assert CSRRowsKernel(M, np.array([0, 5, 3])).rows.tolist() == [5, 3, 0]
+    # the copy, chunk by chunk, in M's index type (small enough), equals the product
+    x, b = rng.normal(size=M.shape[1]), rng.normal(size=n)
+    for chunk in (1, 7, 1 << 16):
+        c = CSRRowsKernel(M, rows)
+        c.copied = True  # what __init__ does with copy=True, with another chunk size
+        c._copy_rows(chunk=chunk)
+        assert c.indices.dtype == M.indices.dtype and not np.shares_memory(c.data, M.data)
+        assert np.array_equal(c(x, b)[np.sort(rows)], CSRRowsKernel(M, rows)(x, b)[np.sort(rows)])
+    monkeypatch.setattr(exact, "MIN_BLOCK_NNZ", 5)
+    assert CSRRowsKernel(M, rows, 1).pieces == [(0, 200)]  # one thread: one piece, whatever the size
+    sizes = np.diff(M.indptr)[np.sort(rows)[::-1]]
+    for threads in (2, 3):
+        k = CSRRowsKernel(M, rows, threads)
+        assert len(k.pieces) == 4 * threads and k.pieces[0][0] == 0 and k.pieces[-1][1] == 200
+        assert all(a[1] == b[0] for a, b in zip(k.pieces, k.pieces[1:], strict=False))
+        share = sizes.sum() / (4 * threads)
+        for a, b in k.pieces:
+            assert abs(sizes[a:b].sum() - share) <= 2 * sizes.max(), (threads, a, b)
+    assert CSRRowsKernel(M, np.array([7]), 3).pieces == [(0, 1)]  # one row cannot be split
+    big = np.argsort(np.diff(M.indptr))[-2:]                 # two rows of many entries: two pieces
+    assert CSRRowsKernel(M, big, 3).pieces == [(0, 1), (1, 2)]
+    two = np.sort(rows)[:100]
+    monkeypatch.setattr(exact, "MIN_BLOCK_NNZ", int(np.diff(M.indptr)[two].sum()) // 2)
+    assert len(CSRRowsKernel(M, two, 3).pieces) == 2  # entries for two blocks: two pieces
+    monkeypatch.setattr(exact, "MIN_BLOCK_NNZ", 10**9)
+    assert CSRRowsKernel(M, rows, 3).pieces == [(0, 200)]  # too few entries to be worth splitting
