@@ -20,6 +20,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+import rlkit.runs.evaluate as ev_mod
 from rlkit.errors import RlkitError
 from rlkit.runs.evaluate import EvalResult, evaluate_policy
 
@@ -32,7 +33,7 @@ def length_of(seed: int) -> int:
 
 class SeedLength(gym.Env):
     """Episodes of ``1 + seed % 5`` steps; step ``t`` pays ``t`` (plus 10 for action 1). Odd
-    lengths end by termination, even ones by truncation. Every reset is logged as (tag, seed)."""
+    lengths end by termination, even ones by truncation. Every reset is logged as (vector step, tag, seed)."""
 
     observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
     action_space = gym.spaces.Discrete(2)
@@ -44,13 +45,10 @@ class SeedLength(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.log.append((self.tag, seed))
-        self.resets.append((self.clock[0], self.tag, seed))
+        self.log.append((self.clock[0], self.tag, seed))
         self.length = length_of(seed) if seed is not None else 1 + int(self.np_random.integers(5))
         self.t = 0
         return np.array([0.0], np.float32), {}
-
-    resets: list = []  # (vector step, tag, seed) of every reset, set per test by vec()
 
     def step(self, action):
         self.clock[0] += self.tag == 0
@@ -64,7 +62,6 @@ class SeedLength(gym.Env):
 def vec(n: int, log: list) -> closing:
     """``n`` sub-envs in a vector env that rlkit takes as it is (closed by the ``with``)."""
     clock = [0]
-    SeedLength.resets = []
     fns = [lambda i=i: SeedLength(i, log, clock) for i in range(n)]
     return closing(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED))
 
@@ -82,11 +79,32 @@ class Scripted:
         return np.full(len(obs), self.action), ("state", len(self.calls))
 
 
+def resets_of(log: list) -> list[tuple[int, int | None]]:
+    """(sub-env, seed) of every logged reset, in order."""
+    return [(tag, seed) for _, tag, seed in log]
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """Stands in for the env maker: a vector env is used as it is (as rlkit's maker does); every
+    other call is recorded as (env, n, mode, kwargs, the vector env of SeedLength sub-envs made)."""
+    calls = []
+
+    def fake_make(env, n, mode, kwargs):
+        if isinstance(env, gym.vector.VectorEnv):
+            return env, None
+        calls.append((env, n, mode, dict(kwargs), vec(n, []).thing))
+        return calls[-1][-1], None
+
+    monkeypatch.setattr(ev_mod, "make_vec_env", fake_make)
+    return calls
+
+
 def expected(log: list, quota: list[int], bonus: float = 0.0) -> tuple[list[float], list[int]]:
     """Each sub-env's first ``quota[i]`` episodes from the logged seeds, in the order they finish
     (vector step, then sub-env): (returns, lengths)."""
     seeds: dict[int, list[int]] = {}
-    for tag, seed in log:
+    for tag, seed in resets_of(log):
         seeds.setdefault(tag, []).append(seed)
     done = []
     for i, q in enumerate(quota):
@@ -107,8 +125,8 @@ def test_each_sub_env_plays_its_share_from_seeds_drawn_from_the_seed():
         # the vector env given is the caller's: still open
         assert envs.step(np.zeros(3, int))[0].shape == (3, 1)
     first = np.random.default_rng(42).integers(0, SEED_MAX, size=3)
-    assert log[:3] == [(0, int(first[0])), (1, int(first[1])), (2, int(first[2]))]
-    assert all(seed is not None for _, seed in log)  # only the sub-envs that ended are reset
+    assert resets_of(log)[:3] == [(0, int(first[0])), (1, int(first[1])), (2, int(first[2]))]
+    assert all(seed is not None for _, seed in resets_of(log))  # only the sub-envs that ended are reset
     returns, lengths = expected(log, [3, 2, 2])  # 7 episodes over 3 sub-envs: 3, 2, 2
     assert res.returns == returns and res.lengths == lengths and res.episodes == 7
     assert res.mean == pytest.approx(np.mean(returns)) and res.std == pytest.approx(np.std(returns))
@@ -162,7 +180,7 @@ def test_max_steps_leaves_unfinished_episodes_out():
     log.clear()
     with vec(2, log) as envs:
         res = evaluate_policy(Scripted(), envs, n_episodes=2, n_envs=2, seed=0, max_steps=2)
-    quota_done = [length_of(s) <= 2 for _, s in log[:2]]
+    quota_done = [length_of(s) <= 2 for _, s in resets_of(log)[:2]]
     assert res.episodes == sum(quota_done)
 
 
@@ -170,35 +188,26 @@ def test_paired_seeds_play_one_episode_each_in_seed_order():
     log: list = []
     with vec(3, log) as envs:
         res = evaluate_policy(Scripted(), envs, n_episodes=99, seeds=[4, 0, 2], seed=1)
-    assert log[:3] == [(0, 4), (1, 0), (2, 2)]
+    assert resets_of(log)[:3] == [(0, 4), (1, 0), (2, 2)]
     assert res.lengths == [5, 1, 3] and res.returns == [15.0, 1.0, 6.0] and res.episodes == 3
     assert res.seed == 1
 
 
-def test_the_agents_env_and_settings_and_what_is_put_back(monkeypatch):
-    log: list = []
-    made = []
-    import rlkit.runs.evaluate as ev_mod
-
-    def fake_make(env, n, mode, kwargs):
-        made.append((env, n, mode, dict(kwargs)))
-        return vec(n, log).thing, None
-
-    monkeypatch.setattr(ev_mod, "make_vec_env", fake_make)
+def test_the_agents_env_and_settings_and_what_is_put_back(made):
     gen = torch.Generator().manual_seed(123)
     before = gen.get_state()
     threads = torch.get_num_threads()
     config = SimpleNamespace(env_kwargs={"max_episode_steps": 9}, torch_threads=1)
     agent = Scripted(env_id="Toy-v0", config=config, _predict_gen=gen)
     res = evaluate_policy(agent, n_episodes=4, seed=5)
-    assert made == [("Toy-v0", 4, "sync", {"max_episode_steps": 9})]  # 4 sub-envs: min(episodes, 10)
+    assert [m[:4] for m in made] == [("Toy-v0", 4, "sync", {"max_episode_steps": 9})]  # min(episodes, 10)
     assert all(c.threads == 1 for c in agent.calls) and torch.get_num_threads() == threads
     assert torch.equal(gen.get_state(), before)  # the agent's sampling stream is put back
     assert res.episodes == 4
     evaluate_policy(agent, "Other-v0", n_episodes=25, seed=5, env_kwargs={"a": 1})
-    assert made[-1] == ("Other-v0", 10, "sync", {"a": 1})
+    assert made[-1][:4] == ("Other-v0", 10, "sync", {"a": 1})
     evaluate_policy(agent, n_episodes=3, seed=5, env_kwargs={})  # given kwargs win, even empty
-    assert made[-1] == ("Toy-v0", 3, "sync", {})
+    assert made[-1][:4] == ("Toy-v0", 3, "sync", {})
     # the generator is seeded from the episodes' seed while evaluating
     draws = []
 
@@ -243,16 +252,15 @@ def test_later_episodes_take_their_seeds_from_the_same_stream():
     log: list = []
     with vec(3, log) as envs:
         evaluate_policy(Scripted(), envs, n_episodes=9, n_envs=3, seed=11)
-    resets = SeedLength.resets
     rng = np.random.default_rng(11)
     first = rng.integers(0, SEED_MAX, size=3)
-    assert resets[:3] == [(0, i, int(first[i])) for i in range(3)]
-    steps = sorted({step for step, _, _ in resets[3:]})
+    assert log[:3] == [(0, i, int(first[i])) for i in range(3)]
+    steps = sorted({step for step, _, _ in log[3:]})
     assert len(steps) >= 3
     for step in steps:
         fresh = rng.integers(0, SEED_MAX, size=3)
-        assert [(tag, seed) for st, tag, seed in resets if st == step] == [
-            (tag, int(fresh[tag])) for st, tag, _ in resets if st == step]
+        assert [(tag, seed) for st, tag, seed in log if st == step] == [
+            (tag, int(fresh[tag])) for st, tag, _ in log if st == step]
 
 
 def test_defaults_100_episodes_from_seed_0():
@@ -261,24 +269,15 @@ def test_defaults_100_episodes_from_seed_0():
         res = evaluate_policy(Scripted(), envs)
     assert res.episodes == 100 and res.seed == 0 and res.deterministic is True
     first = np.random.default_rng(0).integers(0, SEED_MAX, size=10)
-    assert log[:10] == [(i, int(first[i])) for i in range(10)]
+    assert resets_of(log)[:10] == [(i, int(first[i])) for i in range(10)]
 
 
-def test_envs_it_made_are_closed_and_the_callers_are_not(monkeypatch):
-    import rlkit.runs.evaluate as ev_mod
-
-    made = []
-
-    def fake_make(env, n, mode, kwargs):
-        made.append(vec(n, []).thing)
-        return made[-1], None
-
+def test_envs_it_made_are_closed_and_the_callers_are_not(made):
     with vec(2, []) as envs:
         evaluate_policy(Scripted(), envs, n_episodes=2, n_envs=2)
         assert not envs.closed
-    monkeypatch.setattr(ev_mod, "make_vec_env", fake_make)
     evaluate_policy(Scripted(env_id="Toy-v0"), n_episodes=2)
-    assert made[0].closed
+    assert made[0][-1].closed
 
 
 def test_paired_seeds_set_the_number_of_sub_envs():

@@ -1,6 +1,6 @@
 """``rlkit plot`` (``rlkit.runs.plot_runs``): which runs are grouped, how they are labelled, the
 grid they are averaged on, the evaluation points, the threshold and the title, checked on run
-folders written by hand, with the figure call caught (``plot_curves`` is checked on its own in
+folders written by hand, with the figure call plot_calls (``plot_curves`` is checked on its own in
 tests/test_blind_plots.py). Written against the mutants mutmut left alive in ``rlkit/runs/train.py``
 (docs/mutation.md, eleventh measurement).
 """
@@ -45,7 +45,7 @@ def hand_run(root: Path, name: str, ts, values, evals=None, loss=None, **config)
 
 
 @pytest.fixture
-def caught(monkeypatch):
+def plot_calls(monkeypatch):
     calls = []
 
     def fake_plot_curves(curves, **kw):
@@ -57,13 +57,13 @@ def caught(monkeypatch):
     return calls
 
 
-def test_one_run_its_seed_its_evaluations_and_the_threshold(tmp_path, caught):
+def test_one_run_its_seed_its_evaluations_and_the_threshold(tmp_path, plot_calls):
     # uneven steps: one run is drawn on its own steps, not spread on an even grid
     d = hand_run(tmp_path, "a", [64, 128, 192, 448], [np.nan, 10.0, 20.0, 30.0],
                  evals=[(100, 30.0), (200, 40.0)], seed=3)
     out = train_mod.plot_runs([d], tmp_path / "p.png")
     assert out == tmp_path / "p.png"
-    (call,) = caught
+    (call,) = plot_calls
     assert list(call["curves"]) == ["reinforce CartPole-v1 s3"]
     np.testing.assert_array_equal(call["curves"]["reinforce CartPole-v1 s3"], [[10.0, 20.0, 30.0]])  # no NaN
     np.testing.assert_array_equal(call["x"]["reinforce CartPole-v1 s3"], [128, 192, 448])
@@ -81,12 +81,12 @@ def test_one_run_its_seed_its_evaluations_and_the_threshold(tmp_path, caught):
                     "mean": [10.0, 20.0, 30.0], "eval_points": 2}]}
 
 
-def test_seeds_of_one_configuration_are_averaged_on_a_common_grid(tmp_path, caught):
+def test_seeds_of_one_configuration_are_averaged_on_a_common_grid(tmp_path, plot_calls):
     a = hand_run(tmp_path, "a", [100, 200, 300], [1.0, 2.0, 3.0], evals=[(300, 9.0)], seed=0)
     b = hand_run(tmp_path, "b", [150, 250], [10.0, 20.0], seed=1)
     c = hand_run(tmp_path, "c", [100, 300], [5.0, 7.0], evals=[], seed=0, hyperparams={"learning_rate": 0.01})
     train_mod.plot_runs([a, b, c], tmp_path / "p.png")
-    (call,) = caught
+    (call,) = plot_calls
     assert list(call["curves"]) == ["learning_rate=0.003 (n=2)", "learning_rate=0.01"]
     # the union of the pair's steps, 5 of them, spread evenly from the first to the last
     np.testing.assert_array_equal(call["x"]["learning_rate=0.003 (n=2)"], [100, 150, 200, 250, 300])
@@ -103,39 +103,39 @@ def test_seeds_of_one_configuration_are_averaged_on_a_common_grid(tmp_path, caug
     assert drawn[1]["label"] == "learning_rate=0.01"
 
 
-def test_a_long_common_grid_is_cut_to_200_points(tmp_path, caught):
+def test_a_long_common_grid_is_cut_to_200_points(tmp_path, plot_calls):
     a = hand_run(tmp_path, "a", list(range(0, 3000, 10)), [1.0] * 300, seed=0)
     b = hand_run(tmp_path, "b", list(range(5, 3005, 10)), [3.0] * 300, seed=1)
     train_mod.plot_runs([a, b], tmp_path / "p.png")
-    x = caught[0]["x"]["reinforce CartPole-v1 (n=2)"]
+    x = plot_calls[0]["x"]["reinforce CartPole-v1 (n=2)"]
     np.testing.assert_array_equal(x, np.linspace(0, 2995, 200))
 
 
-def test_another_column_and_several_envs_draw_no_threshold_and_no_points(tmp_path, caught):
+def test_another_column_and_several_envs_draw_no_threshold_and_no_points(tmp_path, plot_calls):
     a = hand_run(tmp_path, "a", [10, 20], [1.0, 2.0], evals=[(10, 5.0)], loss=[0.25, 0.75])
     b = hand_run(tmp_path, "b", [10, 20], [1.0, 2.0], evals=[(10, 5.0)], env_id="Acrobot-v1")
     train_mod.plot_runs([a], tmp_path / "loss.png", y="loss")
-    call = caught[-1]
+    call = plot_calls[-1]
     assert call["hline"] is None and call["hline_label"] is None and call["points"] == {}
     assert call["ylabel"] == "loss"
     np.testing.assert_array_equal(call["curves"]["reinforce CartPole-v1 s0"], [[0.25, 0.75]])
     assert json.loads((tmp_path / "loss.png.json").read_text())["threshold"] is None
     train_mod.plot_runs([a, b], tmp_path / "two.png")
-    call = caught[-1]
+    call = plot_calls[-1]
     assert list(call["curves"]) == ["CartPole-v1", "Acrobot-v1"] and call["hline"] is None
     assert call["title"] == "reinforce on Acrobot-v1, CartPole-v1: 2 runs, 2 configurations"
     assert len(call["points"]) == 2
     # a column with an underscore is labelled in words; several agents are all named
     train_mod.plot_runs([a], tmp_path / "len.png", y="length_mean")
-    assert caught[-1]["ylabel"] == "length mean"
-    np.testing.assert_array_equal(caught[-1]["curves"]["reinforce CartPole-v1 s0"], [[0.5, 1.5]])
+    assert plot_calls[-1]["ylabel"] == "length mean"
+    np.testing.assert_array_equal(plot_calls[-1]["curves"]["reinforce CartPole-v1 s0"], [[0.5, 1.5]])
     c = hand_run(tmp_path, "c", [10, 20], [1.0, 2.0], agent="other")
     train_mod.plot_runs([a, c], tmp_path / "agents.png")
-    assert caught[-1]["title"] == "other, reinforce on CartPole-v1: 2 runs, 2 configurations"
-    assert list(caught[-1]["curves"]) == ["reinforce", "other"]
+    assert plot_calls[-1]["title"] == "other, reinforce on CartPole-v1: 2 runs, 2 configurations"
+    assert list(plot_calls[-1]["curves"]) == ["reinforce", "other"]
 
 
-def test_what_cannot_be_plotted_is_one_error_naming_where(tmp_path, caught):
+def test_what_cannot_be_plotted_is_one_error_naming_where(tmp_path, plot_calls):
     with pytest.raises(RlkitError) as e:
         train_mod.plot_runs([], tmp_path / "p.png")
     assert str(e.value) == "give at least one run folder"
@@ -146,7 +146,7 @@ def test_what_cannot_be_plotted_is_one_error_naming_where(tmp_path, caught):
     with pytest.raises(RlkitError) as e:
         train_mod.plot_runs([d], tmp_path / "p.png")
     assert str(e.value) == f"{d}: no finished episode to plot yet"
-    assert caught == [] and not (tmp_path / "p.png").exists()
+    assert plot_calls == [] and not (tmp_path / "p.png").exists()
 
 
 def test_flat_and_setting_keep_what_makes_a_configuration():

@@ -16,17 +16,24 @@ import datetime as dt
 import importlib
 import json
 import math
+import platform
+import re
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
 import yaml
 
+import rlkit
+import rlkit.progress as progress_mod
 import rlkit.runs.session as session_mod
+from rlkit.agents.presets import run_settings
 from rlkit.errors import RlkitError
-from rlkit.runs import resume, train
+from rlkit.runs import evaluate_run, load_run_agent, resume, train
 from rlkit.runs import rundir as rd
 from rlkit.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from rlkit.runs.evaluate import EvalResult
@@ -795,6 +802,8 @@ FILES = {"config": "config.yaml", "metrics": "metrics.csv", "episodes": "episode
          "best_model": "best_model.pt", "evaluations": "evaluations.csv", "best_eval": "best_eval.json",
          "curves": "curves.png"}
 EVERY_128 = {**TINY, "run.eval_every": 128, "run.periodic_eval_episodes": 1}
+NO_EVAL = {**TINY, "run.eval_every": None}  # no periodic evaluation
+BARE = {**NO_EVAL, "run.eval_episodes": 0}  # no evaluation at all
 
 
 def test_train_reports_every_file_it_wrote(tmp_path):
@@ -827,7 +836,7 @@ def _killed_run(d: Path, at: int, total: int = 512, extra=None, **kw) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         train("CartPole-v1", seed=0, total_timesteps=total, n_envs=2, run_dir=d, callback=kill,
-              overrides={**TINY, "run.checkpoint_freq": 128, "run.eval_every": None, **extra}, **kw)
+              overrides={**NO_EVAL, "run.checkpoint_freq": 128, **extra}, **kw)
 
 
 def test_resume_hands_on_the_callback_and_keeps_tensorboard_on(tmp_path, capsys):
@@ -891,7 +900,7 @@ def test_a_run_killed_in_its_first_update_resumes_from_step_0(tmp_path):
 
 
 def test_a_run_killed_after_its_last_update_finishes_on_resume_and_takes_one_step_more(tmp_path):
-    ov = {**TINY, "run.checkpoint_freq": 128, "run.eval_every": None}  # no periodic evaluation
+    ov = {**NO_EVAL, "run.checkpoint_freq": 128}
     full = train("CartPole-v1", seed=0, total_timesteps=256, n_envs=2, run_dir=tmp_path / "full",
                  overrides=ov)
     _killed_run(tmp_path / "cut", 256, total=256)  # after its last update's checkpoint, before finishing
@@ -957,17 +966,9 @@ def test_train_result_to_dict_field_by_field():
 
 
 def test_the_config_records_the_versions_and_a_sampled_final_evaluation_stays_sampled(tmp_path):
-    import platform
-
-    import gymnasium
-
-    import rlkit
-    from rlkit.runs import evaluate_run
-
     d = tmp_path / "r"
     res = train("CartPole-v1", seed=2, total_timesteps=256, n_envs=2, run_dir=d,
-                overrides={**TINY, "run.eval_episodes": 3, "run.eval_deterministic": False,
-                           "run.eval_every": None})
+                overrides={**NO_EVAL, "run.eval_episodes": 3, "run.eval_deterministic": False})
     versions = rd.read_run_config(d)["versions"]
     assert versions == {"rlkit": rlkit.__version__, "python": platform.python_version(),
                         "numpy": np.__version__, "torch": str(torch.__version__),
@@ -992,11 +993,9 @@ def _edit_config(d: Path, **changes) -> None:
 
 
 def test_evaluate_run_episodes_default_to_the_runs_then_100_and_at_least_1(tmp_path):
-    from rlkit.runs import evaluate_run
-
     d = tmp_path / "r"
     train("CartPole-v1", seed=1, total_timesteps=128, n_envs=2, run_dir=d,
-          overrides={**TINY, "run.eval_episodes": 3, "run.eval_every": None})
+          overrides={**NO_EVAL, "run.eval_episodes": 3})
     assert evaluate_run(d).episodes == 3
     _edit_config(d, **{"run.eval_episodes": 0})
     assert evaluate_run(d).episodes == 1
@@ -1007,8 +1006,6 @@ def test_evaluate_run_episodes_default_to_the_runs_then_100_and_at_least_1(tmp_p
 
 
 def test_evaluate_run_plays_on_the_evaluation_env_with_the_model_asked_for(tmp_path, monkeypatch):
-    from rlkit.runs import evaluate_run
-
     d = tmp_path / "r"
     train("CartPole-v1", seed=1, total_timesteps=256, n_envs=2, run_dir=d,
           overrides={**EVERY_128, "run.eval_env_kwargs": {"max_episode_steps": 3}})
@@ -1024,11 +1021,9 @@ def test_evaluate_run_plays_on_the_evaluation_env_with_the_model_asked_for(tmp_p
 
 
 def test_load_run_agent_refuses_with_one_message_naming_where(tmp_path):
-    from rlkit.runs import load_run_agent
-
     d = tmp_path / "r"
     train("CartPole-v1", seed=1, total_timesteps=128, n_envs=2, run_dir=d,
-          overrides={**TINY, "run.eval_every": None})
+          overrides=NO_EVAL)
     with pytest.raises(RlkitError) as e:
         load_run_agent(d, "worst")
     assert str(e.value) == "--model: must be best or last, got 'worst'" and e.value.where == "--model"
@@ -1052,8 +1047,6 @@ def test_load_run_agent_refuses_with_one_message_naming_where(tmp_path):
 
 
 def test_resolve_config_reads_the_envs_preset_and_checks_what_it_is_given(monkeypatch):
-    from rlkit.agents.presets import run_settings
-
     resolve = train_mod.resolve_config
     cartpole = resolve("CartPole-v1")  # no overrides at all
     assert cartpole["agent"] == "reinforce" and cartpole["seed"] == 0 and cartpole["env_id"] == "CartPole-v1"
@@ -1113,14 +1106,9 @@ def test_make_agent_final_eval_and_eval_env_kwargs_pass_the_config_on(monkeypatc
 
 
 def test_train_makes_the_run_folder_and_records_the_whole_config(tmp_path, monkeypatch):
-    import re
-    from dataclasses import asdict
-
-    from rlkit.runs import load_run_agent
-
     monkeypatch.chdir(tmp_path)
     res = train("CartPole-v1", seed=3, total_timesteps=128, n_envs=2,
-                overrides={**TINY, "run.eval_every": None})
+                overrides=NO_EVAL)
     # the default folder: runs/<env>/<agent>/<time>-s<seed>, relative to the working directory
     rel = res.run_dir.relative_to(tmp_path) if res.run_dir.is_absolute() else res.run_dir
     assert rel.parts[:3] == ("runs", "CartPole-v1", "reinforce")
@@ -1134,15 +1122,15 @@ def test_train_makes_the_run_folder_and_records_the_whole_config(tmp_path, monke
     agent.close()
     # another root; a folder given that is nested and new, or exists and is empty, is used
     other = train("CartPole-v1", total_timesteps=64, n_envs=1, root=tmp_path / "elsewhere",
-                  overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0})
+                  overrides=BARE)
     assert other.run_dir.parent == tmp_path / "elsewhere" / "CartPole-v1" / "reinforce"
     assert other.run_dir.name.endswith("-s0")
     nested = tmp_path / "a" / "b" / "c"
     assert train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=nested,
-                 overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0}).run_dir == nested
+                 overrides=BARE).run_dir == nested
     (tmp_path / "empty").mkdir()
     train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "empty",
-          overrides={**TINY, "run.eval_every": None, "run.eval_episodes": 0})
+          overrides=BARE)
     before = {p: p.read_bytes() for p in nested.iterdir() if p.is_file()}
     with pytest.raises(RlkitError) as e:
         train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=nested, overrides=TINY)
@@ -1152,29 +1140,24 @@ def test_train_makes_the_run_folder_and_records_the_whole_config(tmp_path, monke
 
 
 def test_without_a_model_choice_the_best_model_is_loaded(tmp_path):
-    from rlkit.runs import load_run_agent
-
     d = tmp_path / "r"
     res = train("CartPole-v1", seed=0, total_timesteps=512, n_envs=2, run_dir=d,
                 overrides={**TINY, "run.eval_every": 256, "run.periodic_eval_episodes": 1})
     # a model.pt of another run (128 steps) in its place tells the two files apart
     train("CartPole-v1", seed=0, total_timesteps=128, n_envs=2, run_dir=tmp_path / "short",
-          overrides={**TINY, "run.eval_every": None})
+          overrides=NO_EVAL)
     (d / "model.pt").write_bytes((tmp_path / "short" / "model.pt").read_bytes())
     assert load_run_agent(d).num_timesteps == res.best_timesteps == load_run_agent(d, "best").num_timesteps
     assert load_run_agent(d, "last").num_timesteps == 128
 
 
 def test_train_shows_a_progress_bar_only_when_asked(tmp_path, capsys, monkeypatch):
-    import rlkit.progress as progress_mod
-
-    small = {**TINY, "run.eval_every": None, "run.eval_episodes": 0}
     # on a terminal, where a bar is shown by default, train's default (False) still shows none
     monkeypatch.setattr(progress_mod, "in_notebook", lambda: False)
     monkeypatch.setattr(progress_mod.sys.stderr, "isatty", lambda: True, raising=False)
-    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "quiet", overrides=small)
+    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "quiet", overrides=BARE)
     assert capsys.readouterr().err == ""
     monkeypatch.undo()
-    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "bar", overrides=small,
+    train("CartPole-v1", total_timesteps=64, n_envs=1, run_dir=tmp_path / "bar", overrides=BARE,
           progress=True)
     assert "training" in capsys.readouterr().err
